@@ -1,0 +1,156 @@
+//! The Redis store, through fred: a small pool of connections that
+//! reconnect on their own, with short timeouts and commands that fail at
+//! once while disconnected, so a slow or dead Redis costs a request at most
+//! one short timeout and usually nothing.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use fred::{
+    error::Error,
+    prelude::{
+        Builder, ClientLike as _, Config, Expiration, KeysInterface as _, Options, Pool,
+        ReconnectPolicy, TcpConfig,
+    },
+    types::config::UnresponsiveConfig,
+};
+
+use super::CacheKey;
+
+/// How the gateway talks to Redis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisOptions {
+    /// The longest a command may take; past it, the lookup is a miss and
+    /// the write is dropped.
+    pub command_timeout: Duration,
+    /// The longest a connection attempt may take.
+    pub connect_timeout: Duration,
+    /// The number of connections, used in turn.
+    pub pool_size: usize,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            command_timeout: Duration::from_millis(250),
+            connect_timeout: Duration::from_secs(1),
+            pool_size: 2,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct RedisStore {
+    pool: Pool,
+    /// Per-command options: fail fast while disconnected, one attempt, a
+    /// short timeout.
+    command: Options,
+    /// Whether the last command worked; a change is logged once, rather
+    /// than every failed command while Redis is down.
+    reachable: Arc<AtomicBool>,
+}
+
+impl RedisStore {
+    /// Parses `url` and starts connecting in the background.
+    pub(crate) fn connect(url: &str, options: &RedisOptions) -> Result<Self, Error> {
+        let mut config = Config::from_url(url)?;
+        // Retry the first connection like any other instead of failing:
+        // the gateway must start, and serve, while Redis is down.
+        config.fail_fast = false;
+
+        let mut builder = Builder::from_config(config);
+        builder
+            .with_connection_config(|connection| {
+                connection.connection_timeout = options.connect_timeout;
+                connection.internal_command_timeout = options.connect_timeout;
+                connection.max_command_attempts = 1;
+                connection.tcp = TcpConfig {
+                    nodelay: Some(true),
+                    ..TcpConfig::default()
+                };
+                // A Redis that accepts but never answers (hung, or behind a
+                // dead link) is dropped and reconnected.
+                connection.unresponsive = UnresponsiveConfig {
+                    max_timeout: Some(options.connect_timeout * 2),
+                    interval: options.connect_timeout / 2,
+                };
+            })
+            .with_performance_config(|performance| {
+                performance.default_command_timeout = options.command_timeout;
+            })
+            // fred does not reconnect unless told to. Retry forever, from
+            // 100ms up to every 2s.
+            .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2));
+        let pool = builder.build_pool(options.pool_size.max(1))?;
+        // The handle is not awaited: connecting happens in the background,
+        // for as long as the process runs.
+        let _connection = pool.connect();
+
+        Ok(Self {
+            pool,
+            command: Options {
+                fail_fast: true,
+                max_attempts: Some(1),
+                timeout: Some(options.command_timeout),
+                ..Options::default()
+            },
+            reachable: Arc::new(AtomicBool::new(true)),
+        })
+    }
+
+    pub(crate) async fn get(&self, key: &CacheKey) -> Result<Option<Bytes>, Error> {
+        let result = self
+            .pool
+            .with_options(&self.command)
+            .get::<Option<Bytes>, _>(key.as_str())
+            .await;
+        self.observe(result)
+    }
+
+    pub(crate) async fn put(
+        &self,
+        key: &CacheKey,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<(), Error> {
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+        let result = self
+            .pool
+            .with_options(&self.command)
+            .set::<(), _, _>(
+                key.as_str(),
+                value,
+                Some(Expiration::PX(ttl_ms)),
+                None,
+                false,
+            )
+            .await;
+        self.observe(result)
+    }
+
+    pub(crate) async fn close(&self) {
+        if let Err(error) = self.pool.quit().await {
+            tracing::debug!(%error, "closing the Redis connections");
+        }
+    }
+
+    fn observe<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+        let reachable = result.is_ok();
+        if self.reachable.swap(reachable, Ordering::Relaxed) != reachable {
+            match &result {
+                Ok(_) => tracing::info!("Redis answers again; the cache is back"),
+                Err(error) => tracing::warn!(
+                    %error,
+                    "Redis does not answer; the cache misses until it is back"
+                ),
+            }
+        }
+        result
+    }
+}

@@ -1,0 +1,24 @@
+//! The catalog contract and the reusable pieces of a gateway that stays up
+//! when the service behind it is slow or down.
+//!
+//! # Layout
+//!
+//! * [`proto`]: the code generated from `proto/`: the `catalog.v1` contract
+//!   that both services serve, the backend's `backend.v1` fault injection and
+//!   the gateway's `gateway.v1` circuit administration.
+//! * [`validate`]: the request rules of the catalog contract, shared so that
+//!   the backend and the gateway reject bad input the same way.
+//! * [`breaker`]: a tower circuit breaker. It knows services, outcomes and
+//!   time, nothing of caches or of the catalog.
+//! * [`cache`]: the last-known-good store (in process, or Redis through
+//!   `fred`). It knows keys, bytes and ages, nothing of gRPC.
+//! * [`telemetry`]: tracing and OpenTelemetry set-up, and the tower layers
+//!   that carry the W3C trace context across gRPC calls.
+//! * [`shutdown`]: the signal that starts a graceful shutdown.
+
+pub mod breaker;
+pub mod cache;
+pub mod proto;
+pub mod shutdown;
+pub mod telemetry;
+pub mod validate;
