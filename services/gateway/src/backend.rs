@@ -1,0 +1,29 @@
+//! The connection to the backend: one HTTP/2 channel, made lazily so the
+//! gateway starts (and serves from cache) while the backend is down, and
+//! traced so the backend's spans join the caller's trace.
+
+use std::time::Duration;
+
+use http::Uri;
+use resilient_catalog::telemetry::{ClientTraceLayer, client_layer};
+use tonic::transport::{Channel, Endpoint};
+use tower::Layer as _;
+
+/// The channel to the backend, with the client trace layer around it.
+pub type BackendChannel = <ClientTraceLayer as tower::Layer<Channel>>::Service;
+
+/// A channel to `url` that connects on first use and reconnects after
+/// failures on its own.
+pub(crate) fn channel(url: &Uri, timeout: Duration) -> BackendChannel {
+    let channel = Endpoint::from(url.clone())
+        // A backend that does not accept is a failure within the budget.
+        .connect_timeout(timeout.min(Duration::from_secs(1)))
+        .tcp_nodelay(true)
+        // Finds a dead connection (a backend that vanished without closing
+        // it) before a call waits on it for a whole budget.
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(5))
+        .keep_alive_while_idle(true)
+        .connect_lazy();
+    client_layer(url).layer(channel)
+}

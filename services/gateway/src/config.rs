@@ -1,0 +1,236 @@
+//! The gateway's settings: flags, each also read from an environment
+//! variable, checked once at start-up so a bad value stops the process with
+//! a message that names the flag.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::Parser;
+use http::Uri;
+use resilient_catalog::{
+    breaker::BreakerConfig,
+    cache::{CacheConfig, RedisOptions},
+};
+
+/// The catalog gateway: serves `catalog.v1.CatalogService` in front of the
+/// backend, through a circuit breaker per method, and answers from the
+/// last-known-good cache when the backend fails, times out or its circuit
+/// is open.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "gateway", version, about, long_about = None)]
+pub struct Config {
+    /// Address of the public gRPC listener (catalog, health, reflection).
+    #[arg(long, env = "GATEWAY_LISTEN", default_value = "0.0.0.0:50051")]
+    pub listen: SocketAddr,
+
+    /// Address of the admin gRPC listener (CircuitAdminService, health,
+    /// reflection). Keep it private: loopback by default.
+    #[arg(long, env = "GATEWAY_ADMIN_LISTEN", default_value = "127.0.0.1:50053")]
+    pub admin_listen: SocketAddr,
+
+    /// The backend to call, as an `http://host:port` URL.
+    #[arg(long, env = "GATEWAY_BACKEND_URL", default_value = "http://127.0.0.1:50052", value_parser = parse_backend_url)]
+    pub backend_url: Uri,
+
+    /// Redis for the last-known-good cache: `redis://[user:password@]host:port[/db]`,
+    /// `redis-cluster://...` or `redis-sentinel://...`. Unset: an in-process
+    /// cache, so the gateway runs with nothing installed.
+    #[arg(long, env = "GATEWAY_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// The longest a Redis command may take before the lookup counts as a
+    /// miss, in milliseconds.
+    #[arg(long, env = "GATEWAY_REDIS_TIMEOUT_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub redis_timeout_ms: u64,
+
+    /// The gateway's budget for one backend call, in milliseconds. A caller
+    /// with a shorter deadline gets its own deadline passed on instead. A
+    /// call that runs out of this budget counts as a failure.
+    #[arg(long, env = "GATEWAY_TIMEOUT_MS", default_value_t = 3_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub timeout_ms: u64,
+
+    /// The circuit opens when failures reach this percentage of the calls
+    /// in the rolling window (1 to 100).
+    #[arg(long, env = "GATEWAY_ERROR_THRESHOLD_PERCENTAGE", default_value_t = 50, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub error_threshold_percentage: u8,
+
+    /// How long an open circuit rejects calls before it lets a trial call
+    /// through, in milliseconds.
+    #[arg(long, env = "GATEWAY_RESET_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    pub reset_timeout_ms: u64,
+
+    /// The fewest calls the rolling window must hold before its failure
+    /// rate can open the circuit.
+    #[arg(long, env = "GATEWAY_VOLUME_THRESHOLD", default_value_t = 5)]
+    pub volume_threshold: u32,
+
+    /// The length of the rolling window that failures are counted over, in
+    /// milliseconds.
+    #[arg(long, env = "GATEWAY_ROLLING_WINDOW_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    pub rolling_window_ms: u64,
+
+    /// How many buckets the rolling window is cut into; counts expire one
+    /// bucket at a time.
+    #[arg(long, env = "GATEWAY_ROLLING_WINDOW_BUCKETS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=i64::from(BreakerConfig::MAX_BUCKETS)))]
+    pub rolling_window_buckets: u32,
+
+    /// How long a last-known-good answer may still be served after it was
+    /// stored, in seconds.
+    #[arg(long, env = "GATEWAY_CACHE_TTL_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub cache_ttl_secs: u64,
+
+    /// The size limit of the in-process cache, in bytes (used when no Redis
+    /// is configured).
+    #[arg(long, env = "GATEWAY_CACHE_MAX_BYTES", default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub cache_max_bytes: u64,
+}
+
+/// A combination of flags that cannot work together.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidConfig(String);
+
+impl From<String> for InvalidConfig {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
+
+impl Config {
+    /// Checks what single flags cannot: how they combine.
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        if self.listen == self.admin_listen && self.listen.port() != 0 {
+            return Err(InvalidConfig(format!(
+                "--listen and --admin-listen are both {}; the admin service must have a listener of its own",
+                self.listen
+            )));
+        }
+        self.breaker().validate().map_err(|_| {
+            InvalidConfig(format!(
+                "--rolling-window-ms ({}) must give each of the --rolling-window-buckets ({}) at least 1ms",
+                self.rolling_window_ms, self.rolling_window_buckets
+            ))
+        })
+    }
+
+    /// The breaker settings, one circuit per backend method.
+    pub fn breaker(&self) -> BreakerConfig {
+        BreakerConfig {
+            failure_threshold_percent: self.error_threshold_percentage,
+            volume_threshold: self.volume_threshold,
+            reset_timeout: Duration::from_millis(self.reset_timeout_ms),
+            window: Duration::from_millis(self.rolling_window_ms),
+            buckets: self.rolling_window_buckets,
+        }
+    }
+
+    /// The cache settings.
+    pub fn cache(&self) -> CacheConfig {
+        CacheConfig {
+            ttl: Duration::from_secs(self.cache_ttl_secs),
+            memory_capacity_bytes: self.cache_max_bytes,
+            ..CacheConfig::default()
+        }
+    }
+
+    /// How to talk to Redis, when it is configured.
+    pub fn redis(&self) -> RedisOptions {
+        RedisOptions {
+            command_timeout: Duration::from_millis(self.redis_timeout_ms),
+            ..RedisOptions::default()
+        }
+    }
+
+    /// The gateway's budget for one backend call.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// The settings with every default, and the given backend: a starting
+    /// point for tests and embedders.
+    pub fn with_backend(backend_url: Uri) -> Self {
+        let mut config = Self::parse_from(["gateway"]);
+        config.backend_url = backend_url;
+        config
+    }
+}
+
+fn parse_backend_url(value: &str) -> Result<Uri, String> {
+    let uri: Uri = value
+        .parse()
+        .map_err(|error| format!("not a URL ({error}); expected http://host:port"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some(other) => {
+            return Err(format!(
+                "scheme {other:?} is not supported; expected http://host:port"
+            ));
+        }
+        None => return Err("no scheme; expected http://host:port".into()),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err("no host; expected http://host:port".into());
+    }
+    Ok(uri)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let config = Config::try_parse_from(std::iter::once("gateway").chain(args.iter().copied()))
+            .map_err(|error| error.to_string())?;
+        config.validate().map_err(|error| error.to_string())?;
+        Ok(config)
+    }
+
+    #[test]
+    fn the_defaults_work() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.listen, "0.0.0.0:50051".parse().unwrap());
+        assert_eq!(config.admin_listen, "127.0.0.1:50053".parse().unwrap());
+        assert_eq!(config.backend_url, "http://127.0.0.1:50052");
+        assert_eq!(config.timeout(), Duration::from_secs(3));
+        assert_eq!(config.breaker().failure_threshold_percent, 50);
+        assert_eq!(config.redis_url, None);
+    }
+
+    #[test]
+    fn bad_values_name_their_flag() {
+        for (args, flag) in [
+            (
+                &["--error-threshold-percentage", "150"][..],
+                "--error-threshold-percentage",
+            ),
+            (
+                &["--error-threshold-percentage", "0"],
+                "--error-threshold-percentage",
+            ),
+            (
+                &["--rolling-window-buckets", "0"],
+                "--rolling-window-buckets",
+            ),
+            (&["--backend-url", "not a url"], "--backend-url"),
+            (&["--backend-url", "ftp://backend:50052"], "--backend-url"),
+            (&["--backend-url", "backend:50052"], "--backend-url"),
+            (&["--timeout-ms", "0"], "--timeout-ms"),
+            (&["--listen", "localhost"], "--listen"),
+            (
+                &["--rolling-window-ms", "5", "--rolling-window-buckets", "10"],
+                "--rolling-window-ms",
+            ),
+            (
+                &[
+                    "--listen",
+                    "127.0.0.1:9000",
+                    "--admin-listen",
+                    "127.0.0.1:9000",
+                ],
+                "--admin-listen",
+            ),
+        ] {
+            let error = parse(args).expect_err(&format!("{args:?} must be refused"));
+            assert!(error.contains(flag), "{args:?}: {error}");
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! The catalog gateway: `catalog.v1.CatalogService` in front of the backend,
+//! through a circuit breaker per method, with a last-known-good cache that
+//! answers when the backend cannot.
+//!
+//! # Layout
+//!
+//! * [`config`]: the flags, each with an environment variable, validated at
+//!   start-up.
+//! * `proxy`: the catalog methods; each checks its request and makes a
+//!   resilient call.
+//! * `fallback`: the resilient call itself: circuit, budget, backend, and
+//!   the cache when those fail.
+//! * `backend`: the traced, lazily connected channel to the backend.
+//! * `deadline`: the caller's `grpc-timeout`.
+//! * `metadata`: `x-cache`, `x-cache-age` and `x-circuit-state`.
+//! * `status`: the `UNAVAILABLE` a caller gets when nothing can answer.
+//! * `admin`: `gateway.v1.CircuitAdminService`, on the admin listener only.
+//! * `reflection`: server reflection, in both protocol versions.
+//!
+//! [`Gateway::serve`] runs both listeners until its shutdown future
+//! completes; the binary and the tests start it the same way.
+
+mod admin;
+mod backend;
+pub mod config;
+mod deadline;
+mod fallback;
+mod metadata;
+mod proxy;
+mod reflection;
+mod status;
+
+use std::{future::Future, sync::Arc};
+
+use resilient_catalog::{
+    breaker::{CircuitRegistry, GrpcFailureCodes},
+    cache::{CacheError, LastKnownGood},
+    proto::{
+        catalog::v1::{
+            self as catalog, GET_PRODUCT_PATH, LIST_PRODUCTS_PATH,
+            catalog_service_client::CatalogServiceClient,
+            catalog_service_server::CatalogServiceServer,
+        },
+        gateway::v1::{
+            self as admin_proto, circuit_admin_service_server::CircuitAdminServiceServer,
+        },
+    },
+    telemetry::server_layer,
+};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+
+pub use backend::BackendChannel;
+pub use config::Config;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// `--redis-url` was refused.
+    #[error("--redis-url: {0}")]
+    Redis(#[source] CacheError),
+    /// The flags do not work together.
+    #[error(transparent)]
+    Config(#[from] config::InvalidConfig),
+}
+
+/// A gateway ready to serve.
+#[derive(Debug)]
+pub struct Gateway {
+    proxy: proxy::CatalogProxy,
+}
+
+impl Gateway {
+    /// Builds the gateway from its configuration: the circuits, the cache
+    /// (Redis if `--redis-url` is set, else in process) and the channel to
+    /// the backend. Nothing is connected yet: the backend and Redis may be
+    /// down, and come up later.
+    ///
+    /// Call it inside the Tokio runtime.
+    pub fn new(config: &Config) -> Result<Self, StartError> {
+        config.validate()?;
+        let circuits = Arc::new(
+            CircuitRegistry::new(config.breaker())
+                .map_err(|error| config::InvalidConfig::from(error.to_string()))?,
+        );
+        // The circuits exist from the start, so operators see them all
+        // before the first call.
+        for method in [GET_PRODUCT_PATH, LIST_PRODUCTS_PATH] {
+            circuits.circuit(method);
+        }
+        let cache = match &config.redis_url {
+            Some(url) => LastKnownGood::redis(url, &config.redis(), &config.cache())
+                .map_err(StartError::Redis)?,
+            None => LastKnownGood::in_memory(&config.cache()),
+        };
+        let channel = backend::channel(&config.backend_url, config.timeout());
+        Ok(Self {
+            proxy: proxy::CatalogProxy {
+                backend: CatalogServiceClient::new(channel),
+                fallback: fallback::Fallback {
+                    circuits,
+                    failures: GrpcFailureCodes::DEFAULT,
+                    cache,
+                    timeout: config.timeout(),
+                },
+            },
+        })
+    }
+
+    /// The last-known-good cache.
+    pub fn cache(&self) -> &LastKnownGood {
+        &self.proxy.fallback.cache
+    }
+
+    /// The circuits, one per backend method.
+    pub fn circuits(&self) -> &Arc<CircuitRegistry> {
+        &self.proxy.fallback.circuits
+    }
+
+    /// Serves the catalog on `public` and the circuit administration on
+    /// `admin` (each with health and reflection) until `shutdown`
+    /// completes; then stops accepting, lets the calls in flight finish,
+    /// waits for pending cache writes and returns.
+    pub async fn serve(
+        self,
+        public: TcpListener,
+        admin: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), tonic::transport::Error> {
+        let stop = CancellationToken::new();
+        tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                shutdown.await;
+                stop.cancel();
+            }
+        });
+
+        let cache = self.proxy.fallback.cache.clone();
+        let public = self.public_server(public, stop.clone());
+        let admin = self.admin_server(admin, stop.clone());
+        let result = tokio::try_join!(public, admin).map(|_| ());
+        cache.flush().await;
+        cache.close().await;
+        result
+    }
+
+    async fn public_server(
+        &self,
+        listener: TcpListener,
+        stop: CancellationToken,
+    ) -> Result<(), tonic::transport::Error> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<CatalogServiceServer<proxy::CatalogProxy>>()
+            .await;
+
+        Server::builder()
+            .layer(server_layer())
+            .add_service(health_service)
+            .add_service(reflection::v1(&[catalog::FILE_DESCRIPTOR_SET]))
+            .add_service(reflection::v1alpha(&[catalog::FILE_DESCRIPTOR_SET]))
+            .add_service(CatalogServiceServer::new(self.proxy.clone()))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.cancelled_owned())
+            .await
+    }
+
+    async fn admin_server(
+        &self,
+        listener: TcpListener,
+        stop: CancellationToken,
+    ) -> Result<(), tonic::transport::Error> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<CircuitAdminServiceServer<admin::CircuitAdmin>>()
+            .await;
+
+        Server::builder()
+            .layer(server_layer())
+            .add_service(health_service)
+            .add_service(reflection::v1(&[admin_proto::FILE_DESCRIPTOR_SET]))
+            .add_service(reflection::v1alpha(&[admin_proto::FILE_DESCRIPTOR_SET]))
+            .add_service(CircuitAdminServiceServer::new(admin::CircuitAdmin {
+                circuits: Arc::clone(&self.proxy.fallback.circuits),
+            }))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.cancelled_owned())
+            .await
+    }
+}
