@@ -10,11 +10,19 @@
 //! * [`chaos`]: the faults (latency, error rate, error code) that every
 //!   catalog call suffers, and the `backend.v1.ChaosService` that changes
 //!   them at run time.
+//! * [`config`]: the command line, checked once at start-up.
+//! * [`Backend`] (in `server`): everything above, plus health and
+//!   reflection, on one listener with a graceful shutdown. The binary and
+//!   the tests start it the same way.
 
 #![warn(missing_docs)]
 
 pub mod catalog;
 pub mod chaos;
+pub mod config;
+mod server;
 
 pub use catalog::{CallCounter, Catalog, CatalogError};
 pub use chaos::{FaultSettings, Faults};
+pub use config::Config;
+pub use server::Backend;

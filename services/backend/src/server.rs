@@ -1,0 +1,136 @@
+//! The backend's listener: every service it offers, wired onto one socket,
+//! with one shutdown path for the binary and the tests alike.
+
+use std::{future::Future, sync::Arc};
+
+use resilient_catalog::{
+    proto::{backend, catalog},
+    telemetry,
+};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+use crate::{
+    catalog::{CallCounter, Catalog, CatalogApi},
+    chaos::{ChaosApi, FaultSettings, Faults},
+};
+use backend::v1::chaos_service_server::ChaosServiceServer;
+use catalog::v1::catalog_service_server::CatalogServiceServer;
+
+/// A catalog backend, ready to serve. Clones share the catalog, the faults
+/// and the call count, so a test can keep a clone to watch one that serves.
+#[derive(Clone, Debug)]
+pub struct Backend {
+    /// The products served; shared by every call, never changed.
+    catalog: Arc<Catalog>,
+    /// The faults in force, shared with the chaos service and with callers
+    /// of [`Backend::faults`].
+    faults: Faults,
+    /// The catalog calls received, for tests that prove the gateway did not
+    /// call the backend.
+    calls: CallCounter,
+}
+
+impl Backend {
+    /// A backend that serves `catalog` and starts with `faults`, used as
+    /// given: check them first with [`FaultSettings::validate`].
+    pub fn new(catalog: Catalog, faults: FaultSettings) -> Self {
+        Self {
+            catalog: Arc::new(catalog),
+            faults: Faults::new(faults),
+            calls: CallCounter::default(),
+        }
+    }
+
+    /// The shared handle to the injected faults: set or read them at run
+    /// time; clones share state with the running backend.
+    pub fn faults(&self) -> Faults {
+        self.faults.clone()
+    }
+
+    /// The number of `catalog.v1` calls received so far: every `GetProduct`
+    /// and `ListProducts` call that reached the backend, including those
+    /// failed by injected faults and invalid ones.
+    pub fn catalog_calls(&self) -> u64 {
+        self.calls.get()
+    }
+
+    /// A handle on the count of [`Backend::catalog_calls`] that outlives
+    /// [`Backend::serve`] taking the backend.
+    pub fn calls(&self) -> CallCounter {
+        self.calls.clone()
+    }
+
+    /// The catalog served.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Serves `catalog.v1.CatalogService`, `backend.v1.ChaosService`,
+    /// `grpc.health.v1.Health` and server reflection (`grpc.reflection.v1`
+    /// and `v1alpha`) on `listener` until `shutdown` completes; then stops
+    /// accepting, lets the calls in flight finish, and returns.
+    ///
+    /// Faults apply to the catalog service only: health, chaos and
+    /// reflection always answer at once.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), tonic::transport::Error> {
+        let catalog = CatalogServiceServer::new(CatalogApi::new(
+            self.catalog,
+            self.faults.clone(),
+            self.calls,
+        ));
+        let chaos = ChaosServiceServer::new(ChaosApi::new(self.faults));
+
+        // Health answers SERVING for the server ("") and each service as
+        // soon as the socket accepts: the catalog is loaded by then, and an
+        // injected fault is a behaviour under test, not ill health.
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<CatalogServiceServer<CatalogApi>>()
+            .await;
+        health.set_serving::<ChaosServiceServer<ChaosApi>>().await;
+
+        Server::builder()
+            .layer(telemetry::server_layer())
+            .add_service(catalog)
+            .add_service(chaos)
+            .add_service(health_service)
+            .add_service(
+                reflection()
+                    .build_v1()
+                    .expect("the compiled-in descriptor sets decode, as a unit test checks"),
+            )
+            .add_service(
+                reflection()
+                    .build_v1alpha()
+                    .expect("the compiled-in descriptor sets decode, as a unit test checks"),
+            )
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .await
+    }
+}
+
+/// Server reflection over everything this listener serves, so that
+/// `grpcurl list` and `grpcurl describe` work without the proto files.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(catalog::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(backend::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_descriptor_sets_build_both_reflection_versions() {
+        assert!(reflection().build_v1().is_ok());
+        assert!(reflection().build_v1alpha().is_ok());
+    }
+}
