@@ -48,9 +48,13 @@ impl Default for RedisOptions {
 #[derive(Clone, Debug)]
 pub(crate) struct RedisStore {
     pool: Pool,
-    /// Per-command options: fail fast while disconnected, one attempt, a
-    /// short timeout.
-    command: Options,
+    /// Options of lookups, which are on the request path: fail at once
+    /// while disconnected, one attempt, a short timeout.
+    read: Options,
+    /// Options of writes, which are off the request path: they may wait for
+    /// a reconnection, within a longer timeout, so that an answer made
+    /// while the connection blinks is still stored.
+    write: Options,
     /// Whether the last command worked; a change is logged once, rather
     /// than every failed command while Redis is down.
     reachable: Arc<AtomicBool>,
@@ -94,10 +98,16 @@ impl RedisStore {
 
         Ok(Self {
             pool,
-            command: Options {
+            read: Options {
                 fail_fast: true,
                 max_attempts: Some(1),
                 timeout: Some(options.command_timeout),
+                ..Options::default()
+            },
+            write: Options {
+                fail_fast: false,
+                max_attempts: Some(1),
+                timeout: Some(options.command_timeout.max(options.connect_timeout)),
                 ..Options::default()
             },
             reachable: Arc::new(AtomicBool::new(true)),
@@ -107,7 +117,7 @@ impl RedisStore {
     pub(crate) async fn get(&self, key: &CacheKey) -> Result<Option<Bytes>, Error> {
         let result = self
             .pool
-            .with_options(&self.command)
+            .with_options(&self.read)
             .get::<Option<Bytes>, _>(key.as_str())
             .await;
         self.observe(result)
@@ -122,7 +132,7 @@ impl RedisStore {
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
         let result = self
             .pool
-            .with_options(&self.command)
+            .with_options(&self.write)
             .set::<(), _, _>(
                 key.as_str(),
                 value,
