@@ -15,6 +15,7 @@ use std::{
 };
 
 use pin_project_lite::pin_project;
+use tokio::time::Instant;
 
 use prost::Message;
 use resilient_catalog::{
@@ -206,8 +207,10 @@ where
     }
 
     fn call(&mut self, request: R) -> Self::Future {
+        let deadline = Instant::now() + self.budget;
         BudgetFuture {
-            call: tokio::time::timeout(self.budget, self.backend.call(request)),
+            call: tokio::time::timeout_at(deadline, self.backend.call(request)),
+            deadline,
             budget: self.budget,
         }
     }
@@ -217,6 +220,7 @@ pin_project! {
     struct BudgetFuture<F> {
         #[pin]
         call: tokio::time::Timeout<F>,
+        deadline: Instant,
         budget: Duration,
     }
 }
@@ -229,11 +233,20 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        Poll::Ready(ready!(this.call.poll(cx)).unwrap_or_else(|_elapsed| {
-            Err(Status::deadline_exceeded(format!(
+        let over_budget = || {
+            Status::deadline_exceeded(format!(
                 "no answer within the gateway's {}ms budget",
                 this.budget.as_millis()
-            )))
-        }))
+            ))
+        };
+        Poll::Ready(match ready!(this.call.poll(cx)) {
+            Ok(Ok(response)) => Ok(response),
+            // The backend was told the same deadline and may give up at
+            // the same moment, with CANCELLED; but a call that ends after
+            // its budget ran out has timed out, whatever the backend said.
+            Ok(Err(_)) | Err(_) if Instant::now() >= *this.deadline => Err(over_budget()),
+            Ok(Err(status)) => Err(status),
+            Err(_elapsed) => Err(over_budget()),
+        })
     }
 }
