@@ -135,7 +135,6 @@ impl<B> MakeSpan<B> for RpcSpan {
                     "grpc.server",
                     otel.name = method,
                     otel.kind = "server",
-                    rpc.system.name = "grpc",
                     rpc.method = method,
                     rpc.response.status_code = Empty,
                     otel.status_code = Empty,
@@ -148,6 +147,7 @@ impl<B> MakeSpan<B> for RpcSpan {
                 // Fails only when the span is disabled, and then there is
                 // no trace to join.
                 let _ = span.set_parent(parent);
+                span.set_attribute("rpc.system.name", "grpc");
                 // Log lines inside the call carry the trace id, so a log
                 // line leads to its trace.
                 let trace_id = span.context().span().span_context().trace_id();
@@ -156,18 +156,22 @@ impl<B> MakeSpan<B> for RpcSpan {
                 }
                 span
             }
-            RpcSpan::Client { address, port } => tracing::info_span!(
-                "grpc.client",
-                otel.name = method,
-                otel.kind = "client",
-                rpc.system.name = "grpc",
-                rpc.method = method,
-                server.address = address.as_str(),
-                server.port = *port,
-                rpc.response.status_code = Empty,
-                otel.status_code = Empty,
-                error.type = Empty,
-            ),
+            RpcSpan::Client { address, port } => {
+                let span = tracing::info_span!(
+                    "grpc.client",
+                    otel.name = method,
+                    otel.kind = "client",
+                    rpc.method = method,
+                    rpc.response.status_code = Empty,
+                    otel.status_code = Empty,
+                    error.type = Empty,
+                );
+                // Attributes that log lines need not repeat.
+                span.set_attribute("rpc.system.name", "grpc");
+                span.set_attribute("server.address", address.clone());
+                span.set_attribute("server.port", i64::from(*port));
+                span
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 //! carried across every gRPC call so that one request is one trace.
 
 mod grpc;
+mod log_fields;
 mod status;
 
 pub use grpc::{
@@ -113,7 +114,11 @@ pub fn init(config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
         .from_env()?;
     tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal()))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .fmt_fields(log_fields::LogFields)
+                .with_ansi(std::io::stdout().is_terminal()),
+        )
         .with(tracing_opentelemetry::layer().with_tracer(tracer))
         .try_init()?;
 
