@@ -14,11 +14,13 @@
 //!   `fred`). It knows keys, bytes and ages, nothing of gRPC.
 //! * [`telemetry`]: tracing and OpenTelemetry set-up, and the tower layers
 //!   that carry the W3C trace context across gRPC calls.
+//! * [`reflection`]: server reflection, in both protocol versions.
 //! * [`shutdown`]: the signal that starts a graceful shutdown.
 
 pub mod breaker;
 pub mod cache;
 pub mod proto;
+pub mod reflection;
 pub mod shutdown;
 pub mod telemetry;
 pub mod validate;

@@ -5,7 +5,7 @@ use std::{future::Future, sync::Arc};
 
 use resilient_catalog::{
     proto::{backend, catalog},
-    telemetry,
+    reflection, telemetry,
 };
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -100,37 +100,16 @@ impl Backend {
             .add_service(catalog)
             .add_service(chaos)
             .add_service(health_service)
-            .add_service(
-                reflection()
-                    .build_v1()
-                    .expect("the compiled-in descriptor sets decode, as a unit test checks"),
-            )
-            .add_service(
-                reflection()
-                    .build_v1alpha()
-                    .expect("the compiled-in descriptor sets decode, as a unit test checks"),
-            )
+            .add_service(reflection::v1(DESCRIPTOR_SETS))
+            .add_service(reflection::v1alpha(DESCRIPTOR_SETS))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
             .await
     }
 }
 
-/// Server reflection over everything this listener serves, so that
+/// What reflection describes: everything this listener serves, so that
 /// `grpcurl list` and `grpcurl describe` work without the proto files.
-fn reflection() -> tonic_reflection::server::Builder<'static> {
-    tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(catalog::v1::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(backend::v1::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_descriptor_sets_build_both_reflection_versions() {
-        assert!(reflection().build_v1().is_ok());
-        assert!(reflection().build_v1alpha().is_ok());
-    }
-}
+const DESCRIPTOR_SETS: &[&[u8]] = &[
+    catalog::v1::FILE_DESCRIPTOR_SET,
+    backend::v1::FILE_DESCRIPTOR_SET,
+];

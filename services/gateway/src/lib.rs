@@ -15,7 +15,6 @@
 //! * `metadata`: `x-cache`, `x-cache-age` and `x-circuit-state`.
 //! * `status`: the `UNAVAILABLE` a caller gets when nothing can answer.
 //! * `admin`: `gateway.v1.CircuitAdminService`, on the admin listener only.
-//! * `reflection`: server reflection, in both protocol versions.
 //!
 //! [`Gateway::serve`] runs both listeners until its shutdown future
 //! completes; the binary and the tests start it the same way.
@@ -27,7 +26,6 @@ mod deadline;
 mod fallback;
 mod metadata;
 mod proxy;
-mod reflection;
 mod status;
 
 use std::{future::Future, sync::Arc};
@@ -45,6 +43,7 @@ use resilient_catalog::{
             self as admin_proto, circuit_admin_service_server::CircuitAdminServiceServer,
         },
     },
+    reflection,
     telemetry::server_layer,
 };
 use tokio::net::TcpListener;

@@ -228,6 +228,17 @@ async fn the_failure_demo_works_with_grpcurl() {
         missing.stderr
     );
     assert!(missing.stderr.contains("is open"), "{}", missing.stderr);
+    // Reflection describes google.rpc, so grpcurl decodes the RetryInfo.
+    assert!(
+        missing.stderr.contains("google.rpc.RetryInfo"),
+        "{}",
+        missing.stderr
+    );
+    assert!(
+        missing.stderr.contains(r#""retryDelay""#),
+        "{}",
+        missing.stderr
+    );
 
     drop(stack.gateway);
     drop(stack.backend);
