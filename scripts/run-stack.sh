@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release --locked --bin backend --bin gateway
+cargo build --release --locked -p backend -p gateway
 
 target/release/backend &
 backend=$!
