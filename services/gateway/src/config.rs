@@ -19,68 +19,83 @@ use resilient_catalog::{
 #[command(name = "gateway", version, about, long_about = None)]
 pub struct Config {
     /// Address of the public gRPC listener (catalog, health, reflection).
-    #[arg(long, env = "GATEWAY_LISTEN", default_value = "0.0.0.0:50051")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "GATEWAY_LISTEN",
+        default_value = "0.0.0.0:50051"
+    )]
     pub listen: SocketAddr,
 
     /// Address of the admin gRPC listener (CircuitAdminService, health,
     /// reflection). Keep it private: loopback by default.
-    #[arg(long, env = "GATEWAY_ADMIN_LISTEN", default_value = "127.0.0.1:50053")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "GATEWAY_ADMIN_LISTEN",
+        default_value = "127.0.0.1:50053"
+    )]
     pub admin_listen: SocketAddr,
 
     /// The backend to call, as an `http://host:port` URL.
-    #[arg(long, env = "GATEWAY_BACKEND_URL", default_value = "http://127.0.0.1:50052", value_parser = parse_backend_url)]
+    #[arg(long, value_name = "URL", env = "GATEWAY_BACKEND_URL", default_value = "http://127.0.0.1:50052", value_parser = parse_backend_url)]
     pub backend_url: Uri,
 
-    /// Redis for the last-known-good cache: `redis://[user:password@]host:port[/db]`,
-    /// `redis-cluster://...` or `redis-sentinel://...`. Unset: an in-process
-    /// cache, so the gateway runs with nothing installed.
-    #[arg(long, env = "GATEWAY_REDIS_URL")]
+    /// Redis for the last-known-good cache, as
+    /// `redis://[user:password@]host:port[/db]`. Unset: an in-process cache,
+    /// so the gateway runs with nothing installed.
+    #[arg(long, value_name = "URL", env = "GATEWAY_REDIS_URL", value_parser = parse_redis_url)]
     pub redis_url: Option<String>,
 
     /// The longest a Redis command may take before the lookup counts as a
     /// miss, in milliseconds.
-    #[arg(long, env = "GATEWAY_REDIS_TIMEOUT_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    #[arg(long, value_name = "MS", env = "GATEWAY_REDIS_TIMEOUT_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub redis_timeout_ms: u64,
 
     /// The gateway's budget for one backend call, in milliseconds. A caller
     /// with a shorter deadline gets its own deadline passed on instead. A
     /// call that runs out of this budget counts as a failure.
-    #[arg(long, env = "GATEWAY_TIMEOUT_MS", default_value_t = 3_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    #[arg(long, value_name = "MS", env = "GATEWAY_TIMEOUT_MS", default_value_t = 3_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub timeout_ms: u64,
 
     /// The circuit opens when failures reach this percentage of the calls
     /// in the rolling window (1 to 100).
-    #[arg(long, env = "GATEWAY_ERROR_THRESHOLD_PERCENTAGE", default_value_t = 50, value_parser = clap::value_parser!(u8).range(1..=100))]
+    #[arg(long, value_name = "PERCENT", env = "GATEWAY_ERROR_THRESHOLD_PERCENTAGE", default_value_t = 50, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub error_threshold_percentage: u8,
 
     /// How long an open circuit rejects calls before it lets a trial call
     /// through, in milliseconds.
-    #[arg(long, env = "GATEWAY_RESET_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    #[arg(long, value_name = "MS", env = "GATEWAY_RESET_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
     pub reset_timeout_ms: u64,
 
     /// The fewest calls the rolling window must hold before its failure
     /// rate can open the circuit.
-    #[arg(long, env = "GATEWAY_VOLUME_THRESHOLD", default_value_t = 5)]
+    #[arg(
+        long,
+        value_name = "CALLS",
+        env = "GATEWAY_VOLUME_THRESHOLD",
+        default_value_t = 5
+    )]
     pub volume_threshold: u32,
 
     /// The length of the rolling window that failures are counted over, in
     /// milliseconds.
-    #[arg(long, env = "GATEWAY_ROLLING_WINDOW_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    #[arg(long, value_name = "MS", env = "GATEWAY_ROLLING_WINDOW_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
     pub rolling_window_ms: u64,
 
     /// How many buckets the rolling window is cut into; counts expire one
     /// bucket at a time.
-    #[arg(long, env = "GATEWAY_ROLLING_WINDOW_BUCKETS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=i64::from(BreakerConfig::MAX_BUCKETS)))]
+    #[arg(long, value_name = "COUNT", env = "GATEWAY_ROLLING_WINDOW_BUCKETS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=i64::from(BreakerConfig::MAX_BUCKETS)))]
     pub rolling_window_buckets: u32,
 
     /// How long a last-known-good answer may still be served after it was
     /// stored, in seconds.
-    #[arg(long, env = "GATEWAY_CACHE_TTL_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    #[arg(long, value_name = "SECS", env = "GATEWAY_CACHE_TTL_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
     pub cache_ttl_secs: u64,
 
     /// The size limit of the in-process cache, in bytes (used when no Redis
     /// is configured).
-    #[arg(long, env = "GATEWAY_CACHE_MAX_BYTES", default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "BYTES", env = "GATEWAY_CACHE_MAX_BYTES", default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
     pub cache_max_bytes: u64,
 }
 
@@ -173,6 +188,23 @@ fn parse_backend_url(value: &str) -> Result<Uri, String> {
     Ok(uri)
 }
 
+fn parse_redis_url(value: &str) -> Result<String, String> {
+    let expected = "expected redis://[user:password@]host:port[/db]";
+    let uri: Uri = value
+        .parse()
+        .map_err(|error| format!("not a URL ({error}); {expected}"))?;
+    if uri.scheme_str() != Some("redis") {
+        return Err(format!(
+            "scheme {:?} is not supported (TLS, Cluster and Sentinel are not yet); {expected}",
+            uri.scheme_str().unwrap_or_default()
+        ));
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("no host; {expected}"));
+    }
+    Ok(value.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +225,11 @@ mod tests {
         assert_eq!(config.timeout(), Duration::from_secs(3));
         assert_eq!(config.breaker().failure_threshold_percent, 50);
         assert_eq!(config.redis_url, None);
+        let config = parse(&["--redis-url", "redis://user:secret@cache:6380/2"]).unwrap();
+        assert_eq!(
+            config.redis_url.as_deref(),
+            Some("redis://user:secret@cache:6380/2")
+        );
     }
 
     #[test]
@@ -213,6 +250,9 @@ mod tests {
             (&["--backend-url", "not a url"], "--backend-url"),
             (&["--backend-url", "ftp://backend:50052"], "--backend-url"),
             (&["--backend-url", "backend:50052"], "--backend-url"),
+            (&["--redis-url", "nope://cache:6379"], "--redis-url"),
+            (&["--redis-url", "rediss://cache:6379"], "--redis-url"),
+            (&["--redis-url", "redis://"], "--redis-url"),
             (&["--timeout-ms", "0"], "--timeout-ms"),
             (&["--listen", "localhost"], "--listen"),
             (
