@@ -14,13 +14,15 @@
 //!   `fred`). It knows keys, bytes and ages, nothing of gRPC.
 //! * [`telemetry`]: tracing and OpenTelemetry set-up, and the tower layers
 //!   that carry the W3C trace context across gRPC calls.
-//! * [`reflection`]: server reflection, in both protocol versions.
+//! * [`server`]: what every listener serves besides its own services:
+//!   health, [`reflection`] in both versions, the trace layer.
 //! * [`shutdown`]: the signal that starts a graceful shutdown.
 
 pub mod breaker;
 pub mod cache;
 pub mod proto;
 pub mod reflection;
+pub mod server;
 pub mod shutdown;
 pub mod telemetry;
 pub mod validate;

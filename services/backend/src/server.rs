@@ -4,19 +4,25 @@
 use std::{future::Future, sync::Arc};
 
 use resilient_catalog::{
-    proto::{backend, catalog},
-    reflection, telemetry,
+    proto::{
+        backend::{
+            self,
+            v1::chaos_service_server::{self, ChaosServiceServer},
+        },
+        catalog::{
+            self,
+            v1::catalog_service_server::{self, CatalogServiceServer},
+        },
+    },
+    server::{self, Announced},
 };
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::service::Routes;
 
 use crate::{
     catalog::{CallCounter, Catalog, CatalogApi},
     chaos::{ChaosApi, FaultSettings, Faults},
 };
-use backend::v1::chaos_service_server::ChaosServiceServer;
-use catalog::v1::catalog_service_server::CatalogServiceServer;
 
 /// A catalog backend, ready to serve. Clones share the catalog, the faults
 /// and the call count, so a test can keep a clone to watch one that serves.
@@ -86,30 +92,24 @@ impl Backend {
         ));
         let chaos = ChaosServiceServer::new(ChaosApi::new(self.faults));
 
-        // Health answers SERVING for the server ("") and each service as
-        // soon as the socket accepts: the catalog is loaded by then, and an
-        // injected fault is a behaviour under test, not ill health.
-        let (health, health_service) = tonic_health::server::health_reporter();
-        health
-            .set_serving::<CatalogServiceServer<CatalogApi>>()
-            .await;
-        health.set_serving::<ChaosServiceServer<ChaosApi>>().await;
-
-        Server::builder()
-            .layer(telemetry::server_layer())
-            .add_service(catalog)
-            .add_service(chaos)
-            .add_service(health_service)
-            .add_service(reflection::v1(DESCRIPTOR_SETS))
-            .add_service(reflection::v1alpha(DESCRIPTOR_SETS))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-            .await
+        // Health answers SERVING as soon as the socket accepts: the catalog
+        // is loaded by then, and an injected fault is a behaviour under
+        // test, not ill health.
+        server::serve(
+            listener,
+            Routes::new(catalog).add_service(chaos),
+            &[
+                Announced {
+                    name: catalog_service_server::SERVICE_NAME,
+                    descriptor_set: catalog::v1::FILE_DESCRIPTOR_SET,
+                },
+                Announced {
+                    name: chaos_service_server::SERVICE_NAME,
+                    descriptor_set: backend::v1::FILE_DESCRIPTOR_SET,
+                },
+            ],
+            shutdown,
+        )
+        .await
     }
 }
-
-/// What reflection describes: everything this listener serves, so that
-/// `grpcurl list` and `grpcurl describe` work without the proto files.
-const DESCRIPTOR_SETS: &[&[u8]] = &[
-    catalog::v1::FILE_DESCRIPTOR_SET,
-    backend::v1::FILE_DESCRIPTOR_SET,
-];

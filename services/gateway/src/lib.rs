@@ -37,19 +37,18 @@ use resilient_catalog::{
         catalog::v1::{
             self as catalog, GET_PRODUCT_PATH, LIST_PRODUCTS_PATH,
             catalog_service_client::CatalogServiceClient,
-            catalog_service_server::CatalogServiceServer,
+            catalog_service_server::{self, CatalogServiceServer},
         },
         gateway::v1::{
-            self as admin_proto, circuit_admin_service_server::CircuitAdminServiceServer,
+            self as admin_proto,
+            circuit_admin_service_server::{self, CircuitAdminServiceServer},
         },
     },
-    reflection,
-    telemetry::server_layer,
+    server::{self, Announced},
 };
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Server;
+use tonic::service::Routes;
 
 pub use backend::BackendChannel;
 pub use config::Config;
@@ -151,19 +150,16 @@ impl Gateway {
         listener: TcpListener,
         stop: CancellationToken,
     ) -> Result<(), tonic::transport::Error> {
-        let (health, health_service) = tonic_health::server::health_reporter();
-        health
-            .set_serving::<CatalogServiceServer<proxy::CatalogProxy>>()
-            .await;
-
-        Server::builder()
-            .layer(server_layer())
-            .add_service(health_service)
-            .add_service(reflection::v1(&[catalog::FILE_DESCRIPTOR_SET]))
-            .add_service(reflection::v1alpha(&[catalog::FILE_DESCRIPTOR_SET]))
-            .add_service(CatalogServiceServer::new(self.proxy.clone()))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.cancelled_owned())
-            .await
+        server::serve(
+            listener,
+            Routes::new(CatalogServiceServer::new(self.proxy.clone())),
+            &[Announced {
+                name: catalog_service_server::SERVICE_NAME,
+                descriptor_set: catalog::FILE_DESCRIPTOR_SET,
+            }],
+            stop.cancelled_owned(),
+        )
+        .await
     }
 
     async fn admin_server(
@@ -171,20 +167,18 @@ impl Gateway {
         listener: TcpListener,
         stop: CancellationToken,
     ) -> Result<(), tonic::transport::Error> {
-        let (health, health_service) = tonic_health::server::health_reporter();
-        health
-            .set_serving::<CircuitAdminServiceServer<admin::CircuitAdmin>>()
-            .await;
-
-        Server::builder()
-            .layer(server_layer())
-            .add_service(health_service)
-            .add_service(reflection::v1(&[admin_proto::FILE_DESCRIPTOR_SET]))
-            .add_service(reflection::v1alpha(&[admin_proto::FILE_DESCRIPTOR_SET]))
-            .add_service(CircuitAdminServiceServer::new(admin::CircuitAdmin {
-                circuits: Arc::clone(&self.proxy.fallback.circuits),
-            }))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.cancelled_owned())
-            .await
+        let admin = admin::CircuitAdmin {
+            circuits: Arc::clone(&self.proxy.fallback.circuits),
+        };
+        server::serve(
+            listener,
+            Routes::new(CircuitAdminServiceServer::new(admin)),
+            &[Announced {
+                name: circuit_admin_service_server::SERVICE_NAME,
+                descriptor_set: admin_proto::FILE_DESCRIPTOR_SET,
+            }],
+            stop.cancelled_owned(),
+        )
+        .await
     }
 }

@@ -308,19 +308,8 @@ async fn a_slow_backend_times_out_into_a_stale_answer() {
         status.message()
     );
 
-    let circuits = gateway
-        .circuits()
-        .list_circuits(resilient_catalog::proto::gateway::v1::ListCircuitsRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .circuits;
-    let circuit = circuits
-        .iter()
-        .find(|c| c.name == GET_PRODUCT_PATH)
-        .unwrap();
     assert_eq!(
-        circuit.counts.unwrap().failures,
+        gateway.circuit_failures(GET_PRODUCT_PATH).await,
         2,
         "both timeouts are failures"
     );
@@ -348,19 +337,11 @@ async fn a_caller_that_gives_up_early_does_not_count_against_the_backend() {
             "{status:?}"
         );
     }
-    let circuits = gateway
-        .circuits()
-        .list_circuits(resilient_catalog::proto::gateway::v1::ListCircuitsRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .circuits;
-    let circuit = circuits
-        .iter()
-        .find(|c| c.name == GET_PRODUCT_PATH)
-        .unwrap();
-    assert_eq!(circuit.state(), CircuitState::Closed);
-    assert_eq!(circuit.counts.unwrap().failures, 0);
+    assert_eq!(
+        gateway.circuit_state(GET_PRODUCT_PATH).await,
+        CircuitState::Closed
+    );
+    assert_eq!(gateway.circuit_failures(GET_PRODUCT_PATH).await, 0);
 }
 
 #[tokio::test]

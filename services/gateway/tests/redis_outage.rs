@@ -5,17 +5,13 @@ mod support;
 
 use support::{
     TestBackend, TestGateway, eventually, free_port, gateway_config, get_product, meta,
-    redis::RedisServer,
+    redis::RedisServer, start_with_redis,
 };
 use tonic::Code;
 
 #[tokio::test]
 async fn with_redis_killed_and_the_backend_healthy_answers_are_served() {
-    let mut redis = RedisServer::start().await;
-    let backend = TestBackend::start().await;
-    let mut config = gateway_config(backend.url());
-    config.redis_url = Some(redis.url());
-    let gateway = TestGateway::start(config).await;
+    let (mut redis, _backend, gateway) = start_with_redis().await;
     let mut catalog = gateway.catalog();
     catalog.get_product(get_product("sku-1001")).await.unwrap();
 
@@ -34,11 +30,7 @@ async fn with_redis_killed_and_the_backend_healthy_answers_are_served() {
 
 #[tokio::test]
 async fn with_redis_killed_and_the_backend_down_unavailable_comes_without_a_hang() {
-    let mut redis = RedisServer::start().await;
-    let backend = TestBackend::start().await;
-    let mut config = gateway_config(backend.url());
-    config.redis_url = Some(redis.url());
-    let gateway = TestGateway::start(config).await;
+    let (mut redis, backend, gateway) = start_with_redis().await;
     let mut catalog = gateway.catalog();
     catalog.get_product(get_product("sku-1001")).await.unwrap();
     gateway.flush_cache().await;
@@ -93,11 +85,7 @@ async fn a_gateway_started_before_redis_exists_works_and_uses_redis_once_it_is_u
 
 #[tokio::test]
 async fn after_a_redis_restart_the_cache_fills_again() {
-    let mut redis = RedisServer::start().await;
-    let backend = TestBackend::start().await;
-    let mut config = gateway_config(backend.url());
-    config.redis_url = Some(redis.url());
-    let gateway = TestGateway::start(config).await;
+    let (mut redis, backend, gateway) = start_with_redis().await;
 
     redis.restart().await; // empty, same port
     let fresh = eventually("the gateway to write to the restarted Redis", || async {

@@ -15,7 +15,7 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo},
     server::conn::auto,
 };
-use resilient_catalog::proto::{catalog::v1::GET_PRODUCT_PATH, gateway::v1::ListCircuitsRequest};
+use resilient_catalog::proto::catalog::v1::GET_PRODUCT_PATH;
 use support::{TestGateway, gateway_config, get_product};
 use tokio::net::TcpListener;
 use tonic::Code;
@@ -99,18 +99,7 @@ async fn failures_seen(shape: Shape) {
         "{}",
         status.message()
     );
-    let circuits = gateway
-        .circuits()
-        .list_circuits(ListCircuitsRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .circuits;
-    let circuit = circuits
-        .iter()
-        .find(|c| c.name == GET_PRODUCT_PATH)
-        .unwrap();
-    assert_eq!(circuit.counts.unwrap().failures, 1);
+    assert_eq!(gateway.circuit_failures(GET_PRODUCT_PATH).await, 1);
 }
 
 #[tokio::test]

@@ -17,7 +17,10 @@ use gateway::{Config, Gateway};
 use resilient_catalog::proto::{
     backend::v1::{SetFaultsRequest, chaos_service_client::ChaosServiceClient},
     catalog::v1::{GetProductRequest, catalog_service_client::CatalogServiceClient},
-    gateway::v1::{ListCircuitsRequest, circuit_admin_service_client::CircuitAdminServiceClient},
+    gateway::v1::{
+        Circuit, CircuitState, ListCircuitsRequest,
+        circuit_admin_service_client::CircuitAdminServiceClient,
+    },
 };
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{
@@ -174,11 +177,8 @@ impl TestGateway {
         CircuitAdminServiceClient::new(channel(self.admin))
     }
 
-    /// The state of `method`'s circuit, as ListCircuits reports it.
-    pub async fn circuit_state(
-        &self,
-        method: &str,
-    ) -> resilient_catalog::proto::gateway::v1::CircuitState {
+    /// `method`'s circuit, as ListCircuits reports it.
+    pub async fn circuit(&self, method: &str) -> Circuit {
         let circuits = self
             .circuits()
             .list_circuits(ListCircuitsRequest {})
@@ -186,17 +186,41 @@ impl TestGateway {
             .expect("ListCircuits")
             .into_inner()
             .circuits;
-        let circuit = circuits
+        circuits
             .iter()
             .find(|circuit| circuit.name == method)
-            .unwrap_or_else(|| panic!("no circuit {method} in {circuits:?}"));
-        circuit.state()
+            .cloned()
+            .unwrap_or_else(|| panic!("no circuit {method} in {circuits:?}"))
+    }
+
+    /// The state of `method`'s circuit.
+    pub async fn circuit_state(&self, method: &str) -> CircuitState {
+        self.circuit(method).await.state()
+    }
+
+    /// The failures in `method`'s circuit window.
+    pub async fn circuit_failures(&self, method: &str) -> u64 {
+        self.circuit(method)
+            .await
+            .counts
+            .unwrap_or_default()
+            .failures
     }
 
     /// Waits until the cache writes made so far have landed.
     pub async fn flush_cache(&self) {
         self.gateway_cache.flush().await;
     }
+}
+
+/// A `redis-server`, a backend, and a gateway using both.
+pub async fn start_with_redis() -> (redis::RedisServer, TestBackend, TestGateway) {
+    let redis = redis::RedisServer::start().await;
+    let backend = TestBackend::start().await;
+    let mut config = gateway_config(backend.url());
+    config.redis_url = Some(redis.url());
+    let gateway = TestGateway::start(config).await;
+    (redis, backend, gateway)
 }
 
 /// A gateway configuration for tests: short timings, the given backend.
