@@ -105,8 +105,7 @@ impl Fallback {
             _ => backend.oneshot(outgoing).await,
         };
 
-        let span = Span::current();
-        span.set_attribute(
+        Span::current().set_attribute(
             "circuit.decision",
             if matches!(result, Err(BreakerError::Open(_))) {
                 "rejected"
@@ -121,10 +120,8 @@ impl Fallback {
                 self.cache.put(key, message.encode_to_vec().into());
                 Ok(answer(message, CacheStatus::Miss, state))
             }
-            Err(BreakerError::Inner(mut status)) if !self.failures.is_failure(status.code()) => {
-                record(&span, CacheStatus::Miss, state);
-                metadata::insert(status.metadata_mut(), CacheStatus::Miss, state);
-                Err(status)
+            Err(BreakerError::Inner(status)) if !self.failures.is_failure(status.code()) => {
+                Err(refusal(status, state))
             }
             Err(error) => {
                 match &error {
@@ -139,12 +136,7 @@ impl Fallback {
                 }
                 match self.stale::<Resp>(&key).await {
                     Some((message, age)) => Ok(answer(message, CacheStatus::Stale { age }, state)),
-                    None => {
-                        let mut status = status::unavailable(&error);
-                        record(&span, CacheStatus::Miss, state);
-                        metadata::insert(status.metadata_mut(), CacheStatus::Miss, state);
-                        Err(status)
-                    }
+                    None => Err(refusal(status::unavailable(&error), state)),
                 }
             }
         }
@@ -152,10 +144,8 @@ impl Fallback {
 
     /// The gateway's own refusal of a request (bad input, or a caller that
     /// gave up), with the usual metadata.
-    pub(crate) fn refuse(&self, method: &str, mut status: Status) -> Status {
-        let state = self.circuits.circuit(method).state();
-        metadata::insert(status.metadata_mut(), CacheStatus::Miss, state);
-        status
+    pub(crate) fn refuse(&self, method: &str, status: Status) -> Status {
+        refusal(status, self.circuits.circuit(method).state())
     }
 
     async fn stale<Resp: Message + Default>(&self, key: &CacheKey) -> Option<(Resp, Duration)> {
@@ -168,6 +158,13 @@ impl Fallback {
             }
         }
     }
+}
+
+/// An error answer: not from the cache, so `x-cache: miss`.
+fn refusal(mut status: Status, state: CircuitState) -> Status {
+    record(&Span::current(), CacheStatus::Miss, state);
+    metadata::insert(status.metadata_mut(), CacheStatus::Miss, state);
+    status
 }
 
 fn answer<T>(message: T, cache: CacheStatus, state: CircuitState) -> Response<T> {
