@@ -7,15 +7,24 @@
 //! response, or in the trailers after the body. The span stays open until
 //! the body ends, so it measures the whole call.
 
-use std::task::{Context, Poll};
+use std::{
+    any::Any,
+    error::Error as StdError,
+    fmt,
+    num::NonZeroI32,
+    task::{Context, Poll},
+};
 
 use http::{HeaderMap, Request, Response};
 use opentelemetry::trace::{TraceContextExt as _, TraceId};
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
-use tonic::Code;
+use tonic::{Code, TimeoutExpired};
 use tower::{Layer, Service, layer::util::Stack};
 use tower_http::{
-    classify::{GrpcCode, GrpcErrorsAsFailures, GrpcFailureClass, SharedClassifier},
+    classify::{
+        ClassifiedResponse, ClassifyResponse, GrpcCode, GrpcEosErrorsAsFailures,
+        GrpcErrorsAsFailures, GrpcFailureClass, SharedClassifier,
+    },
     trace::{MakeSpan, OnEos, OnFailure, OnResponse, TraceLayer},
 };
 use tracing::{Span, field::Empty};
@@ -23,10 +32,9 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::code_name;
 
-/// The server-side layer: one `SERVER` span per call, child of the caller's
-/// span when the request carries a `traceparent`.
-pub type ServerTraceLayer = TraceLayer<
-    SharedClassifier<GrpcErrorsAsFailures>,
+/// tower-http's trace layer, set up for one side of a gRPC call.
+pub type RpcTraceLayer = TraceLayer<
+    SharedClassifier<RpcClassifier>,
     RpcSpan,
     (),
     RecordStatus,
@@ -35,20 +43,13 @@ pub type ServerTraceLayer = TraceLayer<
     RecordStatus,
 >;
 
+/// The server-side layer: one `SERVER` span per call, child of the caller's
+/// span when the request carries a `traceparent`.
+pub type ServerTraceLayer = RpcTraceLayer;
+
 /// The client-side layer: one `CLIENT` span per call, whose context goes out
 /// in the `traceparent` header.
-pub type ClientTraceLayer = Stack<
-    InjectTraceContextLayer,
-    TraceLayer<
-        SharedClassifier<GrpcErrorsAsFailures>,
-        RpcSpan,
-        (),
-        RecordStatus,
-        (),
-        RecordStatus,
-        RecordStatus,
-    >,
->;
+pub type ClientTraceLayer = Stack<InjectTraceContextLayer, RpcTraceLayer>;
 
 /// Traces the calls a server receives.
 ///
@@ -89,25 +90,56 @@ pub fn client_layer(target: &http::Uri) -> ClientTraceLayer {
     )
 }
 
-fn trace_layer(
-    classifier: GrpcErrorsAsFailures,
-    span: RpcSpan,
-) -> TraceLayer<
-    SharedClassifier<GrpcErrorsAsFailures>,
-    RpcSpan,
-    (),
-    RecordStatus,
-    (),
-    RecordStatus,
-    RecordStatus,
-> {
-    TraceLayer::new(SharedClassifier::new(classifier))
+fn trace_layer(classifier: GrpcErrorsAsFailures, span: RpcSpan) -> RpcTraceLayer {
+    TraceLayer::new(SharedClassifier::new(RpcClassifier(classifier)))
         .make_span_with(span)
         .on_request(())
         .on_response(RecordStatus)
         .on_body_chunk(())
         .on_eos(RecordStatus)
         .on_failure(RecordStatus)
+}
+
+/// tower-http's gRPC classifier, with errors below gRPC told apart.
+///
+/// tower-http turns such an error into its text alone, and tonic's is
+/// "transport error" whatever the cause. The commonest cause is benign: the
+/// deadline the request carries ran out, which tonic's client reports as an
+/// error rather than a status. That case is classified as the
+/// `DEADLINE_EXCEEDED` it is; the others keep their whole source chain.
+#[derive(Clone, Debug, Default)]
+pub struct RpcClassifier(GrpcErrorsAsFailures);
+
+impl ClassifyResponse for RpcClassifier {
+    type FailureClass = GrpcFailureClass;
+    type ClassifyEos = GrpcEosErrorsAsFailures;
+
+    fn classify_response<B>(
+        self,
+        response: &Response<B>,
+    ) -> ClassifiedResponse<Self::FailureClass, Self::ClassifyEos> {
+        self.0.classify_response(response)
+    }
+
+    fn classify_error<E>(self, error: &E) -> Self::FailureClass
+    where
+        E: fmt::Display + 'static,
+    {
+        let mut message = error.to_string();
+        let mut source = (error as &dyn Any)
+            .downcast_ref::<tonic::transport::Error>()
+            .and_then(StdError::source);
+        while let Some(cause) = source {
+            if cause.is::<TimeoutExpired>() {
+                return GrpcFailureClass::Code(
+                    NonZeroI32::new(Code::DeadlineExceeded as i32).expect("not OK"),
+                );
+            }
+            message = format!("{message}: {cause}");
+            source = cause.source();
+        }
+        GrpcFailureClass::Error(message)
+    }
 }
 
 /// Makes the span of one call.
@@ -138,6 +170,7 @@ impl<B> MakeSpan<B> for RpcSpan {
                     rpc.method = method,
                     rpc.response.status_code = Empty,
                     otel.status_code = Empty,
+                    otel.status_description = Empty,
                     error.type = Empty,
                     trace_id = Empty,
                 );
@@ -164,6 +197,7 @@ impl<B> MakeSpan<B> for RpcSpan {
                     rpc.method = method,
                     rpc.response.status_code = Empty,
                     otel.status_code = Empty,
+                    otel.status_description = Empty,
                     error.type = Empty,
                 );
                 // Attributes that log lines need not repeat.
@@ -209,6 +243,8 @@ impl OnEos for RecordStatus {
 }
 
 impl OnFailure<GrpcFailureClass> for RecordStatus {
+    /// Marks the span. It logs nothing: whoever made the call handles the
+    /// failure and says what it means (the gateway falls back, for one).
     fn on_failure(&mut self, class: GrpcFailureClass, _latency: std::time::Duration, span: &Span) {
         span.record("otel.status_code", "error");
         match class {
@@ -217,7 +253,7 @@ impl OnFailure<GrpcFailureClass> for RecordStatus {
             }
             GrpcFailureClass::Error(error) => {
                 span.record("error.type", "transport");
-                tracing::warn!(parent: span, %error, "the call failed below gRPC");
+                span.record("otel.status_description", error);
             }
         }
     }
@@ -260,5 +296,86 @@ where
             propagator.inject_context(&context, &mut HeaderInjector(request.headers_mut()));
         });
         self.inner.call(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::net::TcpListener;
+    use tokio_stream::wrappers::TcpListenerStream;
+    use tonic::{
+        Request as GrpcRequest, Response as GrpcResponse, Status,
+        body::Body,
+        transport::{Endpoint, Server},
+    };
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::proto::catalog::v1::{
+        GetProductRequest, GetProductResponse, ListProductsRequest, ListProductsResponse,
+        catalog_service_server::{CatalogService, CatalogServiceServer},
+    };
+
+    /// A catalog that never answers in time.
+    struct Slow;
+
+    #[tonic::async_trait]
+    impl CatalogService for Slow {
+        async fn get_product(
+            &self,
+            _: GrpcRequest<GetProductRequest>,
+        ) -> Result<GrpcResponse<GetProductResponse>, Status> {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Err(Status::internal("too late"))
+        }
+
+        async fn list_products(
+            &self,
+            _: GrpcRequest<ListProductsRequest>,
+        ) -> Result<GrpcResponse<ListProductsResponse>, Status> {
+            Err(Status::unimplemented("not in this test"))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_deadline_that_runs_out_in_the_client_is_deadline_exceeded() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(
+            Server::builder()
+                .add_service(CatalogServiceServer::new(Slow))
+                .serve_with_incoming(TcpListenerStream::new(listener)),
+        );
+
+        // tonic's channel enforces the grpc-timeout the request carries,
+        // and fails with an error rather than a status.
+        let channel = Endpoint::from_shared(url).unwrap().connect_lazy();
+        let request = Request::builder()
+            .uri("/catalog.v1.CatalogService/GetProduct")
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .header("grpc-timeout", "50m")
+            // One empty, uncompressed message.
+            .body(Body::new(http_body_util::Full::new(
+                bytes::Bytes::from_static(&[0; 5]),
+            )))
+            .unwrap();
+        let error = channel.oneshot(request).await.unwrap_err();
+        assert_eq!(error.to_string(), "transport error");
+
+        match RpcClassifier::default().classify_error(&error) {
+            GrpcFailureClass::Code(code) => assert_eq!(code.get(), Code::DeadlineExceeded as i32),
+            GrpcFailureClass::Error(message) => panic!("not told apart: {message}"),
+        }
+    }
+
+    #[test]
+    fn other_errors_keep_their_text() {
+        let class = RpcClassifier::default().classify_error(&"connection refused");
+        assert!(
+            matches!(class, GrpcFailureClass::Error(message) if message == "connection refused")
+        );
     }
 }

@@ -7,8 +7,8 @@ mod log_fields;
 mod status;
 
 pub use grpc::{
-    ClientTraceLayer, InjectTraceContext, InjectTraceContextLayer, ServerTraceLayer, client_layer,
-    server_layer,
+    ClientTraceLayer, InjectTraceContext, InjectTraceContextLayer, RecordStatus, RpcClassifier,
+    RpcSpan, RpcTraceLayer, ServerTraceLayer, client_layer, server_layer,
 };
 pub use status::code_name;
 
