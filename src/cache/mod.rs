@@ -28,7 +28,7 @@ use tokio::sync::Semaphore;
 use tracing::Instrument as _;
 
 pub use key::CacheKey;
-pub use redis::RedisOptions;
+pub use redis::{RedisOptions, check_redis_url};
 
 /// An answer found in the cache.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,7 +42,10 @@ pub struct CachedAnswer {
 /// Why a cache could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
-    /// The Redis URL or options were refused.
+    /// The Redis URL is not one this cache can use.
+    #[error("{0}")]
+    RedisUrl(String),
+    /// fred refused the configuration.
     #[error("invalid Redis configuration: {0}")]
     Redis(#[from] ::fred::error::Error),
 }
@@ -132,6 +135,7 @@ impl LastKnownGood {
         options: &RedisOptions,
         config: &CacheConfig,
     ) -> Result<Self, CacheError> {
+        check_redis_url(url).map_err(CacheError::RedisUrl)?;
         let store = redis::RedisStore::connect(url, options)?;
         Ok(Self::with_store(Store::Redis(store), config))
     }

@@ -45,6 +45,28 @@ impl Default for RedisOptions {
     }
 }
 
+/// Checks that `url` is a Redis URL this cache can use:
+/// `redis://[user:password@]host[:port][/db]`. TLS (`rediss://`), Cluster
+/// and Sentinel URLs are refused until they are supported.
+pub fn check_redis_url(url: &str) -> Result<(), String> {
+    const EXPECTED: &str = "expected redis://[user:password@]host:port[/db]";
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!("no scheme; {EXPECTED}"));
+    };
+    if scheme != "redis" {
+        return Err(format!(
+            "scheme {scheme:?} is not supported (TLS, Cluster and Sentinel are not yet); {EXPECTED}"
+        ));
+    }
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    if host.is_empty() || host.starts_with([':', '/']) {
+        return Err(format!("no host; {EXPECTED}"));
+    }
+    Config::from_url(url)
+        .map(drop)
+        .map_err(|error| format!("{error}; {EXPECTED}"))
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct RedisStore {
     pool: Pool,
@@ -61,7 +83,8 @@ pub(crate) struct RedisStore {
 }
 
 impl RedisStore {
-    /// Parses `url` and starts connecting in the background.
+    /// Parses `url` (checked with [`check_redis_url`]) and starts
+    /// connecting in the background.
     pub(crate) fn connect(url: &str, options: &RedisOptions) -> Result<Self, Error> {
         let mut config = Config::from_url(url)?;
         // Retry the first connection like any other instead of failing:
@@ -162,5 +185,43 @@ impl RedisStore {
             }
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn takes_single_node_urls_with_or_without_credentials() {
+        for url in [
+            "redis://cache",
+            "redis://cache:6380",
+            "redis://cache:6380/2",
+            "redis://user:secret@cache:6379",
+            "redis://:secret@127.0.0.1:6379",
+        ] {
+            assert_eq!(check_redis_url(url), Ok(()), "{url}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_use_and_says_why() {
+        for (url, why) in [
+            ("foo", "no scheme"),
+            ("cache:6379", "no scheme"),
+            ("rediss://cache:6379", "\"rediss\" is not supported"),
+            (
+                "redis-cluster://cache:6379",
+                "\"redis-cluster\" is not supported",
+            ),
+            ("nope://cache", "\"nope\" is not supported"),
+            ("redis://", "no host"),
+            ("redis://:6379", "no host"),
+            ("redis://cache:notaport", "expected redis://"),
+        ] {
+            let error = check_redis_url(url).expect_err(url);
+            assert!(error.contains(why), "{url}: {error}");
+        }
     }
 }

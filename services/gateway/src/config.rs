@@ -18,7 +18,8 @@ use resilient_catalog::{
 #[derive(Clone, Debug, Parser)]
 #[command(name = "gateway", version, about, long_about = None)]
 pub struct Config {
-    /// Address of the public gRPC listener (catalog, health, reflection).
+    /// Address (IP and port) of the public gRPC listener: catalog, health,
+    /// reflection.
     #[arg(
         long,
         value_name = "ADDR",
@@ -27,8 +28,8 @@ pub struct Config {
     )]
     pub listen: SocketAddr,
 
-    /// Address of the admin gRPC listener (CircuitAdminService, health,
-    /// reflection). Keep it private: loopback by default.
+    /// Address (IP and port) of the admin gRPC listener: CircuitAdminService,
+    /// health, reflection. Keep it private: loopback by default.
     #[arg(
         long,
         value_name = "ADDR",
@@ -69,7 +70,7 @@ pub struct Config {
     pub reset_timeout_ms: u64,
 
     /// The fewest calls the rolling window must hold before its failure
-    /// rate can open the circuit.
+    /// rate can open the circuit; 0 lets a single failure open it.
     #[arg(
         long,
         value_name = "CALLS",
@@ -95,7 +96,7 @@ pub struct Config {
 
     /// The size limit of the in-process cache, in bytes (used when no Redis
     /// is configured).
-    #[arg(long, value_name = "BYTES", env = "GATEWAY_CACHE_MAX_BYTES", default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "BYTES", env = "GATEWAY_CACHE_MAX_BYTES", default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..=64 * 1024 * 1024 * 1024))]
     pub cache_max_bytes: u64,
 }
 
@@ -189,20 +190,7 @@ fn parse_backend_url(value: &str) -> Result<Uri, String> {
 }
 
 fn parse_redis_url(value: &str) -> Result<String, String> {
-    let expected = "expected redis://[user:password@]host:port[/db]";
-    let uri: Uri = value
-        .parse()
-        .map_err(|error| format!("not a URL ({error}); {expected}"))?;
-    if uri.scheme_str() != Some("redis") {
-        return Err(format!(
-            "scheme {:?} is not supported (TLS, Cluster and Sentinel are not yet); {expected}",
-            uri.scheme_str().unwrap_or_default()
-        ));
-    }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err(format!("no host; {expected}"));
-    }
-    Ok(value.to_owned())
+    resilient_catalog::cache::check_redis_url(value).map(|()| value.to_owned())
 }
 
 #[cfg(test)]
@@ -253,6 +241,9 @@ mod tests {
             (&["--redis-url", "nope://cache:6379"], "--redis-url"),
             (&["--redis-url", "rediss://cache:6379"], "--redis-url"),
             (&["--redis-url", "redis://"], "--redis-url"),
+            (&["--redis-url", "foo"], "--redis-url"),
+            (&["--redis-url", "redis://cache:notaport"], "--redis-url"),
+            (&["--cache-max-bytes", "0"], "--cache-max-bytes"),
             (&["--timeout-ms", "0"], "--timeout-ms"),
             (&["--listen", "localhost"], "--listen"),
             (

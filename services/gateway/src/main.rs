@@ -8,6 +8,14 @@ use gateway::{Config, Gateway};
 use resilient_catalog::{shutdown, telemetry};
 use tokio::net::TcpListener;
 
+/// Why the gateway stopped, and the exit code that says so.
+enum Failure {
+    /// A setting that cannot work: exit code 2, as clap's own refusals.
+    Config(String),
+    /// A failure while starting or serving: exit code 1.
+    Run(String),
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
@@ -22,26 +30,34 @@ async fn main() -> ExitCode {
     telemetry.shutdown().await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!("{error}");
+        Err(Failure::Config(error)) => {
+            eprintln!("gateway: {error}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Run(error)) => {
             eprintln!("gateway: {error}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(config: Config) -> Result<(), String> {
-    let gateway = Gateway::new(&config).map_err(|error| error.to_string())?;
+async fn run(config: Config) -> Result<(), Failure> {
+    let gateway = Gateway::new(&config).map_err(|error| Failure::Config(error.to_string()))?;
     let bind = |flag: &'static str, address| async move {
         TcpListener::bind(address)
             .await
-            .map_err(|error| format!("{flag} {address}: {error}"))
+            .map_err(|error| Failure::Run(format!("{flag} {address}: {error}")))
     };
     let public = bind("--listen", config.listen).await?;
     let admin = bind("--admin-listen", config.admin_listen).await?;
+    let local = |listener: &TcpListener| {
+        listener
+            .local_addr()
+            .map_err(|error| Failure::Run(error.to_string()))
+    };
     tracing::info!(
-        listen = %public.local_addr().map_err(|e| e.to_string())?,
-        admin_listen = %admin.local_addr().map_err(|e| e.to_string())?,
+        listen = %local(&public)?,
+        admin_listen = %local(&admin)?,
         backend_url = %config.backend_url,
         cache = gateway.cache().store_name(),
         "gateway listening"
@@ -49,7 +65,7 @@ async fn run(config: Config) -> Result<(), String> {
     gateway
         .serve(public, admin, shutdown::signal())
         .await
-        .map_err(|error| format!("server error: {error}"))?;
+        .map_err(|error| Failure::Run(format!("server error: {error}")))?;
     tracing::info!("gateway stopped");
     Ok(())
 }
