@@ -15,7 +15,7 @@ use crate::chaos::FaultSettings;
 #[derive(Clone, Debug, Parser)]
 #[command(name = "backend", version)]
 pub struct Config {
-    /// The address to serve gRPC on: catalog, chaos, health and reflection.
+    /// The address (IP and port) to serve gRPC on: catalog, chaos, health and reflection.
     #[arg(
         long,
         env = "BACKEND_LISTEN",
