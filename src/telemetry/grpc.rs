@@ -30,7 +30,7 @@ use tower_http::{
 use tracing::{Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use super::code_name;
+use crate::grpc_code;
 
 /// tower-http's trace layer, set up for one side of a gRPC call.
 pub type RpcTraceLayer = TraceLayer<
@@ -222,7 +222,10 @@ impl RecordStatus {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<i32>().ok())
         {
-            span.record("rpc.response.status_code", code_name(Code::from_i32(code)));
+            span.record(
+                "rpc.response.status_code",
+                grpc_code::name(Code::from_i32(code)),
+            );
         }
     }
 }
@@ -249,7 +252,7 @@ impl OnFailure<GrpcFailureClass> for RecordStatus {
         span.record("otel.status_code", "error");
         match class {
             GrpcFailureClass::Code(code) => {
-                span.record("error.type", code_name(Code::from_i32(code.get())));
+                span.record("error.type", grpc_code::name(Code::from_i32(code.get())));
             }
             GrpcFailureClass::Error(error) => {
                 span.record("error.type", "transport");

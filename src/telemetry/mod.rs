@@ -4,13 +4,11 @@
 
 mod grpc;
 mod log_fields;
-mod status;
 
 pub use grpc::{
     ClientTraceLayer, InjectTraceContext, InjectTraceContextLayer, RecordStatus, RpcClassifier,
     RpcSpan, RpcTraceLayer, ServerTraceLayer, client_layer, server_layer,
 };
-pub use status::code_name;
 
 use std::io::IsTerminal as _;
 

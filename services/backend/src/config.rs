@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
-use resilient_catalog::telemetry::code_name;
+use resilient_catalog::grpc_code;
 use tonic::Code;
 
 use crate::chaos::FaultSettings;
@@ -93,14 +93,15 @@ fn error_rate(value: &str) -> Result<f64, String> {
 
 /// Reads `--error-code`: a gRPC status code name, in any case, but not OK.
 fn error_code(value: &str) -> Result<Code, String> {
-    let failures = (1..=16).map(Code::from_i32);
-    let code = failures
-        .clone()
-        .find(|code| code_name(*code).eq_ignore_ascii_case(value.trim()));
-    code.ok_or_else(|| {
-        let names: Vec<_> = failures.map(code_name).collect();
-        format!("not a gRPC failure code; use one of {}", names.join(", "))
-    })
+    grpc_code::from_name(value)
+        .filter(|code| *code != Code::Ok)
+        .ok_or_else(|| {
+            let names: Vec<_> = grpc_code::ALL[1..]
+                .iter()
+                .map(|code| grpc_code::name(*code))
+                .collect();
+            format!("not a gRPC failure code; use one of {}", names.join(", "))
+        })
 }
 
 #[cfg(test)]

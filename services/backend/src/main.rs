@@ -51,7 +51,7 @@ async fn run(config: Config) -> Result<(), Box<dyn Error>> {
         products = catalog.len(),
         error_rate = faults.error_rate,
         latency_ms = config.latency_ms,
-        error_code = telemetry::code_name(faults.code),
+        error_code = resilient_catalog::grpc_code::name(faults.code),
         "listening"
     );
     Backend::new(catalog, faults)

@@ -21,7 +21,7 @@ use prost::Message;
 use resilient_catalog::{
     breaker::{BreakerError, CircuitBreakerLayer, CircuitRegistry, CircuitState, GrpcFailureCodes},
     cache::{CacheKey, LastKnownGood},
-    telemetry::code_name,
+    grpc_code,
 };
 use tonic::{Request, Response, Status};
 use tower::{Service, ServiceBuilder, ServiceExt as _};
@@ -129,7 +129,7 @@ impl Fallback {
                         tracing::debug!(retry_after = ?open.retry_after(), "circuit open; the backend was not called");
                     }
                     BreakerError::Inner(status) => tracing::debug!(
-                        code = code_name(status.code()),
+                        code = grpc_code::name(status.code()),
                         message = status.message(),
                         "the backend call failed; looking for a cached answer"
                     ),

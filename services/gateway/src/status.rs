@@ -2,7 +2,7 @@
 //! every failure of the backend path becomes `UNAVAILABLE` here, and
 //! nowhere else.
 
-use resilient_catalog::{breaker::BreakerError, telemetry::code_name};
+use resilient_catalog::{breaker::BreakerError, grpc_code};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
@@ -24,7 +24,7 @@ pub(crate) fn unavailable(error: &BreakerError<Status>) -> Status {
         }
         BreakerError::Inner(status) => Status::unavailable(format!(
             "the backend failed with {}: {}, and no cached answer exists",
-            code_name(status.code()),
+            grpc_code::name(status.code()),
             status.message()
         )),
     }

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, PoisonError, RwLock};
 
-use resilient_catalog::telemetry::code_name;
+use resilient_catalog::grpc_code;
 use tonic::Status;
 
 use super::{FaultSettings, InvalidFault};
@@ -44,7 +44,7 @@ impl Faults {
         tracing::info!(
             error_rate = settings.error_rate,
             latency_ms = settings.latency.as_millis(),
-            code = code_name(settings.code),
+            code = grpc_code::name(settings.code),
             "faults changed"
         );
         Ok(settings)
@@ -68,7 +68,7 @@ impl Faults {
         }
         // `random` is in [0, 1): a rate of 1 always fails, 0 never does.
         if settings.error_rate > 0.0 && rand::random::<f64>() < settings.error_rate {
-            tracing::debug!(code = code_name(settings.code), "injecting a failure");
+            tracing::debug!(code = grpc_code::name(settings.code), "injecting a failure");
             return Err(Status::new(
                 settings.code,
                 format!(
