@@ -3,10 +3,12 @@
 use tonic::{Code, Status};
 
 use super::Outcome;
+use crate::grpc_code;
 
 /// Judges the result of a call made through a breaker.
 pub trait Classify<T, E> {
-    /// Whether `result` is a success or a failure of the service.
+    /// Whether `result` is a success, a failure or a timeout of the
+    /// service.
     fn classify(&self, result: &Result<T, E>) -> Outcome;
 }
 
@@ -19,12 +21,13 @@ where
     }
 }
 
-/// The gRPC status codes that count as failures of the service; every other
-/// code, like `NOT_FOUND` or `INVALID_ARGUMENT`, is the caller's own error
-/// and counts as a success: the service answered.
+/// The gRPC status codes that count as failures of the service. Every
+/// other code, like `NOT_FOUND` or `INVALID_ARGUMENT`, is the caller's own
+/// error and counts as a success: the service answered.
+/// `DEADLINE_EXCEEDED`, when it is a failure code, counts as a timeout.
 ///
-/// The gateway asks this one value both what trips a circuit and what
-/// triggers the cache fallback, so the two never disagree.
+/// A gateway asks this one value both what trips a circuit and what
+/// triggers its fallback, so the two never disagree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GrpcFailureCodes {
     /// Bit `n` set means code `n` is a failure.
@@ -33,8 +36,8 @@ pub struct GrpcFailureCodes {
 
 impl GrpcFailureCodes {
     /// `UNAVAILABLE` (which is also what tonic reports for transport errors
-    /// such as a refused connection), `DEADLINE_EXCEEDED` (a timeout),
-    /// `INTERNAL`, `UNKNOWN` and `RESOURCE_EXHAUSTED`.
+    /// such as a refused connection), `DEADLINE_EXCEEDED`, `INTERNAL`,
+    /// `UNKNOWN` and `RESOURCE_EXHAUSTED`.
     pub const DEFAULT: Self = Self::from_codes(&[
         Code::Unavailable,
         Code::DeadlineExceeded,
@@ -56,9 +59,48 @@ impl GrpcFailureCodes {
         }
     }
 
+    /// Reads a comma-separated list of code names, in any case, such as
+    /// `UNAVAILABLE,INTERNAL`.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let mut codes = Vec::new();
+        for name in list
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+        {
+            match grpc_code::from_name(name) {
+                Some(Code::Ok) => return Err("OK is never a failure".into()),
+                Some(code) => codes.push(code),
+                None => {
+                    let names: Vec<_> = grpc_code::ALL[1..]
+                        .iter()
+                        .map(|c| grpc_code::name(*c))
+                        .collect();
+                    return Err(format!(
+                        "{name:?} is not a gRPC status code; use names from {}",
+                        names.join(", ")
+                    ));
+                }
+            }
+        }
+        if codes.is_empty() {
+            return Err("name at least one code".into());
+        }
+        Ok(Self::from_codes(&codes))
+    }
+
     /// Whether a status with this code is a failure of the service.
     pub fn is_failure(&self, code: Code) -> bool {
         self.mask & (1 << (code as u32)) != 0
+    }
+
+    /// The failure codes, by name, in numeric order.
+    pub fn names(&self) -> Vec<&'static str> {
+        grpc_code::ALL
+            .into_iter()
+            .filter(|code| self.is_failure(*code))
+            .map(grpc_code::name)
+            .collect()
     }
 }
 
@@ -71,7 +113,10 @@ impl Default for GrpcFailureCodes {
 impl<T> Classify<T, Status> for GrpcFailureCodes {
     fn classify(&self, result: &Result<T, Status>) -> Outcome {
         match result {
-            Err(status) if self.is_failure(status.code()) => Outcome::Failure,
+            Err(status) if self.is_failure(status.code()) => match status.code() {
+                Code::DeadlineExceeded => Outcome::Timeout,
+                _ => Outcome::Failure,
+            },
             _ => Outcome::Success,
         }
     }
@@ -82,33 +127,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_failures_are_the_services_fault_only() {
+    fn each_code_is_classified() {
         let codes = GrpcFailureCodes::DEFAULT;
-        for code in [
-            Code::Unavailable,
-            Code::DeadlineExceeded,
-            Code::Internal,
-            Code::Unknown,
-            Code::ResourceExhausted,
-        ] {
-            assert!(codes.is_failure(code), "{code:?}");
+        let outcome = |code| codes.classify(&Err::<(), _>(Status::new(code, "")));
+        for code in grpc_code::ALL {
+            let expected = match code {
+                Code::DeadlineExceeded => Outcome::Timeout,
+                Code::Unavailable | Code::Internal | Code::Unknown | Code::ResourceExhausted => {
+                    Outcome::Failure
+                }
+                _ => Outcome::Success,
+            };
+            assert_eq!(outcome(code), expected, "{code:?}");
         }
-        for code in [
-            Code::Ok,
-            Code::Cancelled,
-            Code::InvalidArgument,
-            Code::NotFound,
-            Code::AlreadyExists,
-            Code::PermissionDenied,
-            Code::FailedPrecondition,
-            Code::Aborted,
-            Code::OutOfRange,
-            Code::Unimplemented,
-            Code::DataLoss,
-            Code::Unauthenticated,
-        ] {
-            assert!(!codes.is_failure(code), "{code:?}");
-        }
+        assert_eq!(codes.classify(&Ok::<_, Status>(())), Outcome::Success);
     }
 
     #[test]
@@ -117,16 +149,19 @@ mod tests {
     }
 
     #[test]
-    fn classifies_results() {
-        let codes = GrpcFailureCodes::DEFAULT;
-        assert_eq!(codes.classify(&Ok::<_, Status>(())), Outcome::Success);
+    fn parses_a_list_of_names() {
+        let codes = GrpcFailureCodes::parse("unavailable, DATA_LOSS,").unwrap();
+        assert_eq!(codes.names(), ["UNAVAILABLE", "DATA_LOSS"]);
         assert_eq!(
-            codes.classify(&Err::<(), _>(Status::not_found("no"))),
-            Outcome::Success
+            GrpcFailureCodes::parse(&GrpcFailureCodes::DEFAULT.names().join(",")),
+            Ok(GrpcFailureCodes::DEFAULT)
         );
-        assert_eq!(
-            codes.classify(&Err::<(), _>(Status::unavailable("down"))),
-            Outcome::Failure
+        assert!(
+            GrpcFailureCodes::parse("UNAVAILABLE,BROKEN")
+                .unwrap_err()
+                .contains("BROKEN")
         );
+        assert!(GrpcFailureCodes::parse("OK").is_err());
+        assert!(GrpcFailureCodes::parse(" , ").is_err());
     }
 }

@@ -2,55 +2,87 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
-/// The call was not made: the circuit is open, or half-open with its trial
-/// call in flight.
+/// Why a circuit refused a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// The circuit is open; trial calls are due after the reset timeout.
+    Open,
+    /// The circuit is half-open and every trial slot is taken.
+    HalfOpenBusy,
+    /// An operator forced the circuit open.
+    ForcedOpen,
+}
+
+/// The call was not made: the circuit refused it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CircuitOpen {
     circuit: Arc<str>,
-    retry_after: Duration,
+    rejection: Rejection,
+    retry_after: Option<Duration>,
 }
 
 impl CircuitOpen {
-    pub(crate) fn new(circuit: Arc<str>, retry_after: Duration) -> Self {
+    pub(crate) fn new(
+        circuit: Arc<str>,
+        rejection: Rejection,
+        retry_after: Option<Duration>,
+    ) -> Self {
         Self {
             circuit,
+            rejection,
             retry_after,
         }
     }
 
-    /// The name of the circuit that rejected the call.
+    /// The name of the circuit that refused the call.
     pub fn circuit(&self) -> &str {
         &self.circuit
     }
 
-    /// How long until the circuit admits a trial call: the delay a client
-    /// should wait before it retries.
-    pub fn retry_after(&self) -> Duration {
+    /// Why it refused.
+    pub fn rejection(&self) -> Rejection {
+        self.rejection
+    }
+
+    /// For an open circuit, how long until it admits trial calls: the delay
+    /// a client should wait before it retries. `None` when no time is
+    /// known: trials in flight, or an operator's decision.
+    pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }
 }
 
 impl fmt::Display for CircuitOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "circuit {} is open; next trial call in {:.1}s",
-            self.circuit,
-            self.retry_after.as_secs_f64()
-        )
+        let circuit = &self.circuit;
+        match (self.rejection, self.retry_after) {
+            (Rejection::Open, Some(delay)) => write!(
+                f,
+                "circuit {circuit} is open; next trial call in {:.1}s",
+                delay.as_secs_f64()
+            ),
+            (Rejection::Open, None) => write!(f, "circuit {circuit} is open"),
+            (Rejection::HalfOpenBusy, _) => write!(
+                f,
+                "circuit {circuit} is half-open and its trial calls are in flight"
+            ),
+            (Rejection::ForcedOpen, _) => {
+                write!(f, "circuit {circuit} is forced open by an operator")
+            }
+        }
     }
 }
 
 impl std::error::Error for CircuitOpen {}
 
 /// The error of a [`CircuitBreaker`](super::CircuitBreaker): the call was
-/// rejected, or the wrapped service failed.
+/// refused, or the wrapped service failed.
 ///
 /// An enum rather than a boxed error, so that callers match on it without
-/// downcasting and a rejection costs no allocation.
+/// downcasting and a refusal costs no allocation.
 #[derive(Debug)]
 pub enum BreakerError<E> {
-    /// The circuit rejected the call; the service was not called.
+    /// The circuit refused the call; the service was not called.
     Open(CircuitOpen),
     /// The service's own error.
     Inner(E),

@@ -131,7 +131,7 @@ mod tests {
         let BreakerError::Open(open) = error else {
             panic!("expected a rejection, got {error}");
         };
-        assert_eq!(open.retry_after(), Duration::from_secs(10));
+        assert_eq!(open.retry_after(), Some(Duration::from_secs(10)));
         // The service never saw the third call.
         assert_pending!(tokio_test::task::spawn(handle.next_request()).poll());
     }

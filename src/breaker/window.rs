@@ -1,7 +1,22 @@
 //! The rolling window: fixed buckets of counts that expire as time moves on,
-//! so memory does not grow with traffic.
+//! so memory does not grow with traffic, and recording a call takes a few
+//! atomic operations and no lock.
+//!
+//! Each counter is one `AtomicU64` holding the bucket period it counts for
+//! (its epoch, 32 bits) and the count (32 bits). A counter found holding an
+//! older epoch is restarted with a compare-and-swap, so expiry needs no
+//! sweeping and no lock: whoever records first in a new period resets it.
+//!
+//! Epochs wrap at 32 bits. A counter left untouched for 2^31 bucket periods
+//! (68 years of 1 s buckets; 24 days of the shortest, 1 ms ones) may drop
+//! one count when it next restarts; nothing else depends on the wrap.
+//!
+//! Each bucket is split into stripes, one cache line each, and a thread
+//! always records into its own stripe: threads calling through one circuit
+//! do not fight over a cache line. Reading the totals sums every stripe;
+//! that is only done when a call fails, or for operators.
 
-use tokio::time::Instant;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use super::BreakerConfig;
 
@@ -10,89 +25,169 @@ use super::BreakerConfig;
 pub struct WindowCounts {
     /// Calls whose outcome was a success.
     pub successes: u64,
-    /// Calls whose outcome was a failure.
+    /// Calls whose outcome was a failure (other than a timeout).
     pub failures: u64,
-    /// Calls rejected while the circuit was open. They never reached the
-    /// service, so they are not part of the failure rate.
+    /// Calls that timed out; they count as failures in the failure rate.
+    pub timeouts: u64,
+    /// Calls, of any outcome, that took at least the slow-call duration.
+    pub slow_calls: u64,
+    /// Calls refused because the circuit was open (or forced open). They
+    /// never reached the service, so they are in no rate.
     pub rejections: u64,
+    /// Calls refused while half-open because every trial slot was taken.
+    /// Not in any rate either.
+    pub short_circuits: u64,
 }
 
 impl WindowCounts {
     /// The calls that reached the service.
     pub fn calls(&self) -> u64 {
-        self.successes + self.failures
+        self.successes + self.failures + self.timeouts
     }
 
-    /// failures / (successes + failures), in percent; 0 with no calls.
+    /// (failures + timeouts) / calls, in percent; 0 with no calls.
     pub fn failure_rate_percent(&self) -> f64 {
-        match self.calls() {
-            0 => 0.0,
-            calls => self.failures as f64 * 100.0 / calls as f64,
-        }
+        percent(self.failures + self.timeouts, self.calls())
     }
 
-    fn add(&mut self, other: &WindowCounts) {
-        self.successes += other.successes;
-        self.failures += other.failures;
-        self.rejections += other.rejections;
+    /// slow calls / calls, in percent; 0 with no calls.
+    pub fn slow_call_rate_percent(&self) -> f64 {
+        percent(self.slow_calls, self.calls())
     }
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-struct Bucket {
-    /// Which bucket period since `Window::start` these counts belong to; a
-    /// bucket whose epoch is not the current one holds expired counts.
-    epoch: u64,
-    counts: WindowCounts,
+fn percent(part: u64, whole: u64) -> f64 {
+    match whole {
+        0 => 0.0,
+        whole => part as f64 * 100.0 / whole as f64,
+    }
+}
+
+/// What a window counts, one counter each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tally {
+    Success = 0,
+    Failure = 1,
+    Timeout = 2,
+    SlowCall = 3,
+    Rejection = 4,
+    ShortCircuit = 5,
+}
+
+const TALLIES: usize = 6;
+
+/// One stripe of one bucket: a cache line of its own.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Cell {
+    counters: [AtomicU64; TALLIES],
 }
 
 /// Counts over the last `config.window`, in `config.buckets` buckets.
 #[derive(Debug)]
 pub(crate) struct Window {
-    start: Instant,
-    bucket_nanos: u128,
-    buckets: Box<[Bucket]>,
+    bucket_nanos: u64,
+    buckets: usize,
+    /// A power of two.
+    stripes: usize,
+    /// `buckets * stripes` cells, bucket-major.
+    cells: Box<[Cell]>,
 }
 
 impl Window {
-    pub(crate) fn new(config: &BreakerConfig, now: Instant) -> Self {
+    pub(crate) fn new(config: &BreakerConfig) -> Self {
+        let buckets = config.buckets as usize;
+        let stripes = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, 16)
+            .next_power_of_two();
         Self {
-            start: now,
-            bucket_nanos: config.bucket_len().as_nanos().max(1),
-            buckets: vec![Bucket::default(); config.buckets as usize].into_boxed_slice(),
+            bucket_nanos: (config.bucket_len().as_nanos() as u64).max(1),
+            buckets,
+            stripes,
+            cells: (0..buckets * stripes).map(|_| Cell::default()).collect(),
         }
     }
 
-    fn epoch(&self, now: Instant) -> u64 {
-        (now.saturating_duration_since(self.start).as_nanos() / self.bucket_nanos) as u64
-    }
-
-    /// The counts of the current bucket, emptied first if they expired.
-    pub(crate) fn current(&mut self, now: Instant) -> &mut WindowCounts {
-        let epoch = self.epoch(now);
-        let len = self.buckets.len() as u64;
-        let bucket = &mut self.buckets[(epoch % len) as usize];
-        if bucket.epoch != epoch {
-            *bucket = Bucket {
-                epoch,
-                counts: WindowCounts::default(),
-            };
-        }
-        &mut bucket.counts
-    }
-
-    /// The sum of the buckets that have not expired.
-    pub(crate) fn totals(&self, now: Instant) -> WindowCounts {
-        let epoch = self.epoch(now);
-        let len = self.buckets.len() as u64;
-        let mut totals = WindowCounts::default();
-        for bucket in self.buckets.iter() {
-            if bucket.epoch <= epoch && epoch - bucket.epoch < len {
-                totals.add(&bucket.counts);
+    /// Counts one `tally` at `now` (nanoseconds since the circuit began).
+    pub(crate) fn record(&self, now: u64, tally: Tally) {
+        let epoch = now / self.bucket_nanos;
+        let tag = epoch as u32;
+        let bucket = (epoch % self.buckets as u64) as usize;
+        let counter =
+            &self.cells[bucket * self.stripes + stripe(self.stripes)].counters[tally as usize];
+        let mut current = counter.load(Relaxed);
+        loop {
+            let current_tag = (current >> 32) as u32;
+            // The counter is this period's, or a later one's (this thread
+            // read the clock, then lost the CPU for a whole window): add.
+            if current_tag == tag || is_after(current_tag, tag) {
+                counter.fetch_add(1, Relaxed);
+                return;
+            }
+            // The counter still holds an expired period: start it afresh.
+            match counter.compare_exchange_weak(current, pack(tag, 1), Relaxed, Relaxed) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
             }
         }
-        totals
     }
+
+    /// The sum of the counts that have not expired at `now`.
+    pub(crate) fn totals(&self, now: u64) -> WindowCounts {
+        let tag = (now / self.bucket_nanos) as u32;
+        let mut sums = [0u64; TALLIES];
+        for cell in self.cells.iter() {
+            for (sum, counter) in sums.iter_mut().zip(&cell.counters) {
+                let value = counter.load(Relaxed);
+                let age = tag.wrapping_sub((value >> 32) as u32);
+                if (age as usize) < self.buckets {
+                    *sum += value & u64::from(u32::MAX);
+                }
+            }
+        }
+        WindowCounts {
+            successes: sums[Tally::Success as usize],
+            failures: sums[Tally::Failure as usize],
+            timeouts: sums[Tally::Timeout as usize],
+            slow_calls: sums[Tally::SlowCall as usize],
+            rejections: sums[Tally::Rejection as usize],
+            short_circuits: sums[Tally::ShortCircuit as usize],
+        }
+    }
+
+    /// Forgets every count, at `now`.
+    pub(crate) fn clear(&self, now: u64) {
+        // A count of 0, tagged with an epoch that has just expired.
+        let expired = pack(
+            ((now / self.bucket_nanos) as u32).wrapping_sub(self.buckets as u32),
+            0,
+        );
+        for cell in self.cells.iter() {
+            for counter in &cell.counters {
+                counter.store(expired, Relaxed);
+            }
+        }
+    }
+}
+
+fn pack(tag: u32, count: u32) -> u64 {
+    (u64::from(tag) << 32) | u64::from(count)
+}
+
+/// Whether epoch tag `a` is later than `b`, across the 32-bit wrap.
+fn is_after(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
+/// This thread's stripe. Threads take stripes in turn as they first
+/// record, so a handful of threads never share one.
+fn stripe(stripes: usize) -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: usize = NEXT.fetch_add(1, Relaxed);
+    }
+    STRIPE.with(|stripe| *stripe) & (stripes - 1)
 }
 
 #[cfg(test)]
@@ -101,52 +196,117 @@ mod tests {
 
     use super::*;
 
-    fn config() -> BreakerConfig {
-        BreakerConfig {
+    const SECOND: u64 = 1_000_000_000;
+
+    fn window() -> Window {
+        Window::new(&BreakerConfig {
             window: Duration::from_secs(10),
             buckets: 10,
             ..BreakerConfig::default()
-        }
+        })
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn counts_expire_one_bucket_at_a_time() {
-        let mut window = Window::new(&config(), Instant::now());
-        window.current(Instant::now()).failures += 1;
-        tokio::time::advance(Duration::from_secs(5)).await;
-        window.current(Instant::now()).successes += 2;
+    #[test]
+    fn counts_expire_one_bucket_at_a_time() {
+        let window = window();
+        window.record(0, Tally::Failure);
+        window.record(5 * SECOND, Tally::Success);
+        window.record(5 * SECOND, Tally::Success);
 
-        let totals = window.totals(Instant::now());
+        let totals = window.totals(5 * SECOND);
         assert_eq!((totals.successes, totals.failures), (2, 1));
-
-        // 10s after the failure its bucket has rolled off; the successes remain.
-        tokio::time::advance(Duration::from_secs(5)).await;
-        let totals = window.totals(Instant::now());
+        // Still there at 9.9s; gone at 10s, when its bucket rolls off.
+        assert_eq!(window.totals(10 * SECOND - 1).failures, 1);
+        let totals = window.totals(10 * SECOND);
         assert_eq!((totals.successes, totals.failures), (2, 0));
-
-        tokio::time::advance(Duration::from_secs(5)).await;
-        assert_eq!(window.totals(Instant::now()), WindowCounts::default());
+        assert_eq!(window.totals(15 * SECOND), WindowCounts::default());
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_reused_bucket_starts_empty() {
-        let mut window = Window::new(&config(), Instant::now());
-        window.current(Instant::now()).failures += 3;
-        // The same slot, one whole window later.
-        tokio::time::advance(Duration::from_secs(10)).await;
-        window.current(Instant::now()).successes += 1;
-        let totals = window.totals(Instant::now());
+    #[test]
+    fn a_reused_bucket_starts_empty() {
+        let window = window();
+        for _ in 0..3 {
+            window.record(0, Tally::Failure);
+        }
+        // The same bucket, one whole window later.
+        window.record(10 * SECOND, Tally::Success);
+        let totals = window.totals(10 * SECOND);
         assert_eq!((totals.successes, totals.failures), (1, 0));
+    }
+
+    #[test]
+    fn each_tally_is_counted_apart() {
+        let window = window();
+        for tally in [
+            Tally::Success,
+            Tally::Failure,
+            Tally::Failure,
+            Tally::Timeout,
+            Tally::SlowCall,
+            Tally::Rejection,
+            Tally::Rejection,
+            Tally::ShortCircuit,
+        ] {
+            window.record(SECOND, tally);
+        }
+        let totals = window.totals(SECOND);
+        assert_eq!(
+            totals,
+            WindowCounts {
+                successes: 1,
+                failures: 2,
+                timeouts: 1,
+                slow_calls: 1,
+                rejections: 2,
+                short_circuits: 1,
+            }
+        );
+        assert_eq!(totals.calls(), 4);
+        assert_eq!(totals.failure_rate_percent(), 75.0);
+        assert_eq!(totals.slow_call_rate_percent(), 25.0);
+    }
+
+    #[test]
+    fn a_late_record_is_not_lost() {
+        let window = window();
+        window.record(20 * SECOND, Tally::Success);
+        // A thread that read the clock a whole window ago records now.
+        window.record(10 * SECOND, Tally::Success);
+        assert_eq!(window.totals(20 * SECOND).successes, 2);
+    }
+
+    #[test]
+    fn clear_forgets_everything() {
+        let window = window();
+        window.record(SECOND, Tally::Failure);
+        window.clear(SECOND);
+        assert_eq!(window.totals(SECOND), WindowCounts::default());
+        window.record(SECOND, Tally::Failure);
+        assert_eq!(window.totals(SECOND).failures, 1);
+    }
+
+    #[test]
+    fn threads_count_into_their_own_stripes_and_nothing_is_lost() {
+        let window = std::sync::Arc::new(window());
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let window = window.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..10_000 {
+                        window.record(SECOND, Tally::Success);
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(window.totals(SECOND).successes, 40_000);
     }
 
     #[test]
     fn the_rate_has_no_division_by_zero() {
         assert_eq!(WindowCounts::default().failure_rate_percent(), 0.0);
-        let counts = WindowCounts {
-            successes: 1,
-            failures: 3,
-            rejections: 50,
-        };
-        assert_eq!(counts.failure_rate_percent(), 75.0);
+        assert_eq!(WindowCounts::default().slow_call_rate_percent(), 0.0);
     }
 }

@@ -7,7 +7,7 @@ use std::{net::SocketAddr, time::Duration};
 use clap::Parser;
 use http::Uri;
 use resilient_catalog::{
-    breaker::BreakerConfig,
+    breaker::{BreakerConfig, GrpcFailureCodes, InvalidBreakerConfig},
     cache::{CacheConfig, RedisOptions},
 };
 
@@ -81,13 +81,55 @@ pub struct Config {
 
     /// The length of the rolling window that failures are counted over, in
     /// milliseconds.
-    #[arg(long, value_name = "MS", env = "GATEWAY_ROLLING_WINDOW_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    #[arg(long, value_name = "MS", env = "GATEWAY_ROLLING_WINDOW_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub rolling_window_ms: u64,
 
     /// How many buckets the rolling window is cut into; counts expire one
     /// bucket at a time.
     #[arg(long, value_name = "COUNT", env = "GATEWAY_ROLLING_WINDOW_BUCKETS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=i64::from(BreakerConfig::MAX_BUCKETS)))]
     pub rolling_window_buckets: u32,
+
+    /// How many trial calls a half-open circuit admits; that many
+    /// successes close it, and any failed trial opens it again.
+    #[arg(long, value_name = "CALLS", env = "GATEWAY_HALF_OPEN_TRIALS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub half_open_trials: u32,
+
+    /// The longest a circuit stays half-open waiting for its trial calls to
+    /// complete, in milliseconds; past it, it opens again.
+    #[arg(long, value_name = "MS", env = "GATEWAY_HALF_OPEN_MAX_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    pub half_open_max_ms: u64,
+
+    /// Each consecutive reopening (a failed trial) multiplies the reset
+    /// timeout by this factor, up to --max-reset-timeout-ms; 1 keeps it
+    /// constant. It goes back to --reset-timeout-ms when the circuit closes.
+    #[arg(long, value_name = "FACTOR", env = "GATEWAY_RESET_TIMEOUT_MULTIPLIER", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub reset_timeout_multiplier: u32,
+
+    /// The longest the reset timeout grows to, in milliseconds.
+    #[arg(long, value_name = "MS", env = "GATEWAY_MAX_RESET_TIMEOUT_MS", default_value_t = 300_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    pub max_reset_timeout_ms: u64,
+
+    /// A backend call that takes at least this long is slow, in
+    /// milliseconds; 0 turns slow-call detection off.
+    #[arg(long, value_name = "MS", env = "GATEWAY_SLOW_CALL_MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub slow_call_ms: u64,
+
+    /// The circuit also opens when slow calls reach this percentage of the
+    /// calls in the rolling window (1 to 100), with --slow-call-ms set.
+    #[arg(long, value_name = "PERCENT", env = "GATEWAY_SLOW_CALL_THRESHOLD_PERCENTAGE", default_value_t = 100, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub slow_call_threshold_percentage: u8,
+
+    /// The gRPC codes from the backend that count as its failures (and are
+    /// answered from the cache), comma-separated; DEADLINE_EXCEEDED counts
+    /// as a timeout. Every other code is the caller's own error and passes
+    /// through.
+    #[arg(long, value_name = "CODES", env = "GATEWAY_FAILURE_CODES", default_value = "UNAVAILABLE,DEADLINE_EXCEEDED,INTERNAL,UNKNOWN,RESOURCE_EXHAUSTED", value_parser = GrpcFailureCodes::parse)]
+    pub failure_codes: GrpcFailureCodes,
+
+    /// The most circuits (one per backend method); methods beyond share
+    /// one more circuit, `_other`.
+    #[arg(long, value_name = "COUNT", env = "GATEWAY_MAX_CIRCUITS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_circuits: u32,
 
     /// How long a last-known-good answer may still be served after it was
     /// stored, in seconds.
@@ -120,11 +162,19 @@ impl Config {
                 self.listen
             )));
         }
-        self.breaker().validate().map_err(|_| {
-            InvalidConfig(format!(
-                "--rolling-window-ms ({}) must give each of the --rolling-window-buckets ({}) at least 1ms",
-                self.rolling_window_ms, self.rolling_window_buckets
-            ))
+        self.breaker().validate().map_err(|error| {
+            InvalidConfig(match error {
+                InvalidBreakerConfig::Window { .. } => format!(
+                    "--rolling-window-ms ({}) must be at most 3600000 and give each of the --rolling-window-buckets ({}) at least 1ms",
+                    self.rolling_window_ms, self.rolling_window_buckets
+                ),
+                InvalidBreakerConfig::MaxResetTimeout { .. } => format!(
+                    "--max-reset-timeout-ms ({}) must be at least --reset-timeout-ms ({})",
+                    self.max_reset_timeout_ms, self.reset_timeout_ms
+                ),
+                // The flags' own ranges keep every other field valid.
+                other => format!("invalid breaker settings: {other}"),
+            })
         })
     }
 
@@ -134,8 +184,15 @@ impl Config {
             failure_threshold_percent: self.error_threshold_percentage,
             volume_threshold: self.volume_threshold,
             reset_timeout: Duration::from_millis(self.reset_timeout_ms),
+            reset_timeout_multiplier: self.reset_timeout_multiplier,
+            max_reset_timeout: Duration::from_millis(self.max_reset_timeout_ms),
+            half_open_trials: self.half_open_trials,
+            half_open_max_duration: Duration::from_millis(self.half_open_max_ms),
             window: Duration::from_millis(self.rolling_window_ms),
             buckets: self.rolling_window_buckets,
+            slow_call_duration: (self.slow_call_ms > 0)
+                .then(|| Duration::from_millis(self.slow_call_ms)),
+            slow_call_threshold_percent: self.slow_call_threshold_percentage,
         }
     }
 
@@ -211,7 +268,8 @@ mod tests {
         assert_eq!(config.admin_listen, "127.0.0.1:50053".parse().unwrap());
         assert_eq!(config.backend_url, "http://127.0.0.1:50052");
         assert_eq!(config.timeout(), Duration::from_secs(3));
-        assert_eq!(config.breaker().failure_threshold_percent, 50);
+        assert_eq!(config.breaker(), BreakerConfig::default());
+        assert_eq!(config.failure_codes, GrpcFailureCodes::DEFAULT);
         assert_eq!(config.redis_url, None);
         let config = parse(&["--redis-url", "redis://user:secret@cache:6380/2"]).unwrap();
         assert_eq!(

@@ -31,7 +31,7 @@ mod status;
 use std::{future::Future, sync::Arc};
 
 use resilient_catalog::{
-    breaker::{CircuitRegistry, GrpcFailureCodes},
+    breaker::CircuitRegistry,
     cache::{CacheError, LastKnownGood},
     proto::{
         catalog::v1::{
@@ -80,7 +80,7 @@ impl Gateway {
     pub fn new(config: &Config) -> Result<Self, StartError> {
         config.validate()?;
         let circuits = Arc::new(
-            CircuitRegistry::new(config.breaker())
+            CircuitRegistry::new(config.breaker(), config.max_circuits as usize)
                 .map_err(|error| config::InvalidConfig::from(error.to_string()))?,
         );
         // The circuits exist from the start, so operators see them all
@@ -99,7 +99,7 @@ impl Gateway {
                 backend: CatalogServiceClient::new(channel),
                 fallback: fallback::Fallback {
                     circuits,
-                    failures: GrpcFailureCodes::DEFAULT,
+                    failures: config.failure_codes,
                     cache,
                     timeout: config.timeout(),
                 },

@@ -11,11 +11,14 @@ use tonic_types::{ErrorDetails, StatusExt as _};
 /// carries a `google.rpc.RetryInfo` with the delay until the next trial.
 pub(crate) fn unavailable(error: &BreakerError<Status>) -> Status {
     match error {
-        BreakerError::Open(open) => Status::with_error_details(
-            Code::Unavailable,
-            format!("{open}, and no cached answer exists"),
-            ErrorDetails::with_retry_info(Some(open.retry_after())),
-        ),
+        BreakerError::Open(open) => match open.retry_after() {
+            Some(delay) => Status::with_error_details(
+                Code::Unavailable,
+                format!("{open}, and no cached answer exists"),
+                ErrorDetails::with_retry_info(Some(delay)),
+            ),
+            None => Status::unavailable(format!("{open}, and no cached answer exists")),
+        },
         BreakerError::Inner(status) if status.code() == Code::DeadlineExceeded => {
             Status::unavailable(format!(
                 "the backend timed out ({}), and no cached answer exists",
@@ -37,6 +40,20 @@ mod tests {
     use resilient_catalog::breaker::{BreakerConfig, Circuit, Outcome};
 
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_forced_open_circuit_gives_no_retry_delay() {
+        let circuit = Arc::new(Circuit::new("/m", BreakerConfig::default()));
+        circuit.force_open();
+        let status = unavailable(&BreakerError::Open(circuit.try_acquire().unwrap_err()));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(
+            status.message().contains("forced open by an operator"),
+            "{}",
+            status.message()
+        );
+        assert!(status.get_details_retry_info().is_none());
+    }
 
     #[tokio::test(start_paused = true)]
     async fn an_open_circuit_says_when_to_retry() {
