@@ -66,7 +66,7 @@ type Breaker = CircuitBreaker<
 fn backend(call: Call) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Status>> + Send>> {
     Box::pin(async move {
         if let Some(gate) = call.gate {
-            let _ = gate.acquire().await.expect("the gate stays open").forget();
+            gate.acquire().await.expect("the gate stays open").forget();
         }
         tokio::time::sleep(call.takes).await;
         match call.status {
