@@ -76,11 +76,11 @@ fn backend(call: Call) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Statu
     })
 }
 
-fn breaker(config: BreakerConfig) -> (Arc<Circuit>, Breaker) {
-    let circuit = Arc::new(Circuit::new("/test.v1.Test/Call", config));
+fn breaker(config: BreakerConfig) -> (&'static Circuit, Breaker) {
+    let circuit = Circuit::new("/test.v1.Test/Call", config);
     let service = service_fn(backend as fn(Call) -> _);
     (
-        Arc::clone(&circuit),
+        circuit,
         CircuitBreaker::new(service, circuit, GrpcFailureCodes::DEFAULT),
     )
 }
@@ -107,7 +107,7 @@ fn config(volume_threshold: u32) -> BreakerConfig {
     }
 }
 
-fn counts(circuit: &Circuit) -> WindowCounts {
+fn counts(circuit: &'static Circuit) -> WindowCounts {
     circuit.snapshot().counts
 }
 
@@ -123,7 +123,7 @@ async fn a_single_failure_opens_a_fresh_breaker_with_no_volume_threshold() {
     let (circuit, mut breaker) = breaker(config(0));
     run(&mut breaker, [fail()]).await;
     assert_eq!(circuit.state(), CircuitState::Open);
-    assert_eq!(counts(&circuit).failures, 1);
+    assert_eq!(counts(circuit).failures, 1);
 }
 
 /// Config: threshold 50%, volume 4. Calls: S S S F (25%), then F (40%),
@@ -139,7 +139,7 @@ async fn exactly_at_the_threshold_opens() {
     run(&mut breaker, [fail()]).await;
     assert_eq!(circuit.state(), CircuitState::Open);
     assert_eq!(
-        counts(&circuit),
+        counts(circuit),
         WindowCounts {
             successes: 3,
             failures: 3,
@@ -169,7 +169,7 @@ async fn the_volume_threshold_holds_the_circuit_closed() {
     let (circuit, mut breaker) = breaker(config(5));
     run(&mut breaker, [fail(), fail(), fail(), fail()]).await;
     assert_eq!(circuit.state(), CircuitState::Closed);
-    assert_eq!(counts(&circuit).failures, 4);
+    assert_eq!(counts(circuit).failures, 4);
     run(&mut breaker, [fail()]).await;
     assert_eq!(circuit.state(), CircuitState::Open);
 }
@@ -181,11 +181,11 @@ async fn the_window_rolls_off_old_failures() {
     let (circuit, mut breaker) = breaker(config(2));
     run(&mut breaker, [fail()]).await;
     advance(9 * SECOND).await;
-    assert_eq!(counts(&circuit).failures, 1, "still in the window at 9 s");
+    assert_eq!(counts(circuit).failures, 1, "still in the window at 9 s");
     advance(SECOND).await;
     run(&mut breaker, [fail()]).await;
     assert_eq!(circuit.state(), CircuitState::Closed);
-    assert_eq!(counts(&circuit).failures, 1);
+    assert_eq!(counts(circuit).failures, 1);
 }
 
 /// Config: volume 2, reset timeout 2 s, window 10 s. Calls: F F (open),
@@ -204,7 +204,7 @@ async fn an_old_failure_is_still_in_the_window_after_a_close() {
     run(&mut breaker, [ok()]).await;
     assert_eq!(circuit.state(), CircuitState::Closed);
     assert_eq!(
-        counts(&circuit),
+        counts(circuit),
         WindowCounts {
             successes: 1,
             failures: 2,
@@ -253,7 +253,7 @@ async fn exactly_n_trials_under_50_concurrent_callers() {
     tokio::task::yield_now().await;
     tokio::task::yield_now().await;
     assert_eq!(circuit.state(), CircuitState::HalfOpen);
-    assert_eq!(counts(&circuit).short_circuits, 47);
+    assert_eq!(counts(circuit).short_circuits, 47);
 
     gate.add_permits(50);
     let mut admitted = 0;
@@ -328,7 +328,7 @@ async fn half_open_reopens_when_its_trials_never_complete() {
     gate.add_permits(1);
     assert!(stuck.poll().is_ready());
     assert_eq!(circuit.state(), CircuitState::Open);
-    assert_eq!(counts(&circuit).successes, 1);
+    assert_eq!(counts(circuit).successes, 1);
 }
 
 /// Config: volume 0, reset timeout 1 s, multiplier 2, cap 4 s. Calls: F,
@@ -384,7 +384,7 @@ async fn a_late_slow_success_does_not_close_the_circuit() {
 
     late.await.unwrap().expect("the slow call succeeds");
     assert_eq!(circuit.state(), CircuitState::Open);
-    let counts = counts(&circuit);
+    let counts = counts(circuit);
     assert_eq!(
         (counts.successes, counts.failures, counts.slow_calls),
         (1, 1, 1)
@@ -417,7 +417,7 @@ async fn slow_call_detection_is_off_by_default() {
     let (circuit, mut breaker) = breaker(config(0));
     run(&mut breaker, (0..10).map(|_| slow(ok(), 60 * SECOND))).await;
     assert_eq!(circuit.state(), CircuitState::Closed);
-    assert_eq!(counts(&circuit).slow_calls, 0);
+    assert_eq!(counts(circuit).slow_calls, 0);
 }
 
 /// Config: volume 0, slow calls from 1 s. Calls: F (open); after the reset
@@ -453,7 +453,7 @@ async fn each_grpc_code_is_classified() {
     }
     run(&mut breaker, [ok()]).await;
     assert_eq!(
-        counts(&circuit),
+        counts(circuit),
         WindowCounts {
             successes: 12, // the 11 caller codes, and OK
             failures: 4,
@@ -467,10 +467,10 @@ async fn each_grpc_code_is_classified() {
 /// Expect: classification follows the configuration.
 #[tokio::test(start_paused = true)]
 async fn the_failure_codes_are_configurable() {
-    let circuit = Arc::new(Circuit::new("/m", config(1000)));
+    let circuit = Circuit::new("/m", config(1000));
     let mut breaker = CircuitBreaker::new(
         service_fn(backend as fn(Call) -> _),
-        Arc::clone(&circuit),
+        circuit,
         GrpcFailureCodes::parse("DATA_LOSS").unwrap(),
     );
     for code in [Code::Unavailable, Code::DataLoss] {
@@ -484,7 +484,7 @@ async fn the_failure_codes_are_configurable() {
             })
             .await;
     }
-    let counts = counts(&circuit);
+    let counts = counts(circuit);
     assert_eq!((counts.successes, counts.failures), (1, 1));
 }
 
@@ -506,7 +506,7 @@ async fn every_admin_control() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(counts(&circuit).rejections, 1);
+    assert_eq!(counts(circuit).rejections, 1);
     advance(60 * SECOND).await;
     assert_eq!(
         circuit.state(),
@@ -518,14 +518,14 @@ async fn every_admin_control() {
     circuit.force_closed();
     assert_eq!(circuit.state(), CircuitState::Closed);
     run(&mut breaker, [ok()]).await;
-    assert_eq!(counts(&circuit).successes, 1);
+    assert_eq!(counts(circuit).successes, 1);
 
     circuit.disable();
     assert_eq!(circuit.state(), CircuitState::Disabled);
     assert_eq!(run(&mut breaker, [fail(), fail(), timeout()]).await, 0);
     assert_eq!(circuit.state(), CircuitState::Disabled);
     assert_eq!(
-        counts(&circuit).calls(),
+        counts(circuit).calls(),
         1,
         "a disabled circuit counts nothing"
     );
@@ -534,7 +534,7 @@ async fn every_admin_control() {
     assert_eq!(circuit.state(), CircuitState::MetricsOnly);
     assert_eq!(run(&mut breaker, (0..10).map(|_| fail())).await, 0);
     assert_eq!(circuit.state(), CircuitState::MetricsOnly, "it never opens");
-    assert_eq!(counts(&circuit).failures, 10);
+    assert_eq!(counts(circuit).failures, 10);
 
     circuit.force_open();
     circuit.reset();
@@ -562,7 +562,7 @@ async fn the_registry_is_bounded() {
     let d = registry.circuit("/d");
     assert_eq!((a.name(), b.name()), ("/a", "/b"));
     assert_eq!(c.name(), CircuitRegistry::OVERFLOW);
-    assert!(Arc::ptr_eq(&c, &d));
+    assert!(std::ptr::eq(c, d));
 
     c.try_acquire()
         .unwrap()
@@ -582,14 +582,14 @@ async fn the_registry_is_bounded() {
 /// same moment. Expect: exactly 3 trial permits, whatever the interleaving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn exactly_n_trials_when_50_threads_race() {
-    let circuit = Arc::new(Circuit::new(
+    let circuit = Circuit::new(
         "/m",
         BreakerConfig {
             half_open_trials: 3,
             reset_timeout: Duration::from_millis(50),
             ..config(0)
         },
-    ));
+    );
     circuit
         .try_acquire()
         .unwrap()
@@ -599,7 +599,7 @@ async fn exactly_n_trials_when_50_threads_race() {
     let start = Arc::new(tokio::sync::Barrier::new(50));
     let racers: Vec<_> = (0..50)
         .map(|_| {
-            let (circuit, start) = (Arc::clone(&circuit), Arc::clone(&start));
+            let (circuit, start) = (circuit, Arc::clone(&start));
             tokio::spawn(async move {
                 start.wait().await;
                 // Keep the permit: a trial must not settle before all ask.

@@ -8,7 +8,7 @@
 //! model's state machine is written out plainly; the real one is split
 //! between atomics and a lock.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use proptest::prelude::*;
 use resilient_catalog::breaker::{
@@ -307,7 +307,7 @@ fn run(config: BreakerConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
     runtime.block_on(async move {
         let origin = Instant::now();
         let now = || origin.elapsed().as_nanos() as u64;
-        let circuit = Arc::new(Circuit::new("/model", config.clone()));
+        let circuit = Circuit::new("/model", config.clone());
         let mut model = Model {
             config,
             events: Vec::new(),

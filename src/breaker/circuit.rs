@@ -10,7 +10,7 @@
 use std::{
     fmt,
     sync::{
-        Arc, Mutex, MutexGuard, PoisonError,
+        Mutex, MutexGuard, PoisonError,
         atomic::{AtomicU8, AtomicU64, Ordering::Acquire, Ordering::Release},
     },
     time::Duration,
@@ -101,7 +101,7 @@ pub enum Outcome {
 #[derive(Clone, Debug, PartialEq)]
 pub struct CircuitSnapshot {
     /// The circuit's name.
-    pub name: Arc<str>,
+    pub name: &'static str,
     /// Its state.
     pub state: CircuitState,
     /// How long it has been in that state.
@@ -168,7 +168,7 @@ struct Transition {
 /// One circuit breaker's state and counts.
 #[derive(Debug)]
 pub struct Circuit {
-    name: Arc<str>,
+    name: Box<str>,
     config: BreakerConfig,
     /// Time zero of `deadline`, of the window and of permit start times.
     origin: Instant,
@@ -200,18 +200,28 @@ struct Control {
 }
 
 impl Circuit {
-    /// A closed circuit with an empty window.
+    /// A closed circuit with an empty window, that lives for the rest of
+    /// the process.
+    ///
+    /// Circuits are never freed, as tracing's callsites are not: every call
+    /// through a circuit would otherwise clone and drop an `Arc`, and two
+    /// threads calling through one circuit would then fight over the cache
+    /// line of its reference count, which costs more than the whole rest of
+    /// the call (see BENCHMARKS.md). A [`CircuitRegistry`] is bounded, so
+    /// the circuits of a process are too.
+    ///
+    /// [`CircuitRegistry`]: super::CircuitRegistry
     ///
     /// # Panics
     ///
     /// If `config` does not [validate](BreakerConfig::validate): a broken
     /// configuration is a programming error, and binaries validate their
     /// flags before they get here.
-    pub fn new(name: impl Into<Arc<str>>, config: BreakerConfig) -> Self {
+    pub fn new(name: impl Into<Box<str>>, config: BreakerConfig) -> &'static Self {
         if let Err(error) = config.validate() {
             panic!("invalid breaker configuration: {error}");
         }
-        Self {
+        Box::leak(Box::new(Self {
             name: name.into(),
             window: Window::new(&config),
             config,
@@ -225,11 +235,11 @@ impl Circuit {
                 trials_in_flight: 0,
                 trial_successes: 0,
             }),
-        }
+        }))
     }
 
     /// The circuit's name.
-    pub fn name(&self) -> &str {
+    pub fn name(&'static self) -> &'static str {
         &self.name
     }
 
@@ -244,7 +254,7 @@ impl Circuit {
     /// While closed this reads one atomic. In half-open, exactly
     /// `half_open_trials` callers get trial permits, however many arrive at
     /// once; the others are short-circuited until the trials settle.
-    pub fn try_acquire(self: &Arc<Self>) -> Result<Permit, CircuitOpen> {
+    pub fn try_acquire(&'static self) -> Result<Permit, CircuitOpen> {
         match self.state.load(Acquire) {
             CLOSED | METRICS_ONLY => Ok(self.permit(PermitKind::Normal)),
             DISABLED => Ok(self.permit(PermitKind::Unrecorded)),
@@ -282,7 +292,7 @@ impl Circuit {
     }
 
     /// The state, counts and timings now.
-    pub fn snapshot(&self) -> CircuitSnapshot {
+    pub fn snapshot(&'static self) -> CircuitSnapshot {
         let now = self.now();
         let mut control = self.lock();
         let transition = self.refresh(&mut control, now);
@@ -294,7 +304,7 @@ impl Circuit {
             control.consecutive_opens + 1
         };
         let snapshot = CircuitSnapshot {
-            name: Arc::clone(&self.name),
+            name: self.name(),
             state: CircuitState::from_u8(state),
             time_in_state: nanos(now.saturating_sub(control.since)),
             counts,
@@ -366,7 +376,7 @@ impl Circuit {
         self.origin.elapsed().as_nanos() as u64
     }
 
-    fn permit(self: &Arc<Self>, kind: PermitKind) -> Permit {
+    fn permit(&'static self, kind: PermitKind) -> Permit {
         // The start time is only needed to tell slow calls, and reading the
         // clock is the dearest part of admitting a call.
         let started = match (kind, self.config.slow_call_duration) {
@@ -374,15 +384,15 @@ impl Circuit {
             _ => self.now(),
         };
         Permit {
-            circuit: Arc::clone(self),
+            circuit: self,
             kind,
             started,
             settled: false,
         }
     }
 
-    fn open_error(&self, rejection: Rejection, retry_after: Option<u64>) -> CircuitOpen {
-        CircuitOpen::new(Arc::clone(&self.name), rejection, retry_after.map(nanos))
+    fn open_error(&'static self, rejection: Rejection, retry_after: Option<u64>) -> CircuitOpen {
+        CircuitOpen::new(self.name(), rejection, retry_after.map(nanos))
     }
 
     fn lock(&self) -> MutexGuard<'_, Control> {
@@ -391,7 +401,7 @@ impl Circuit {
         self.control.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn admit_trial(self: &Arc<Self>, now: u64) -> Result<Permit, CircuitOpen> {
+    fn admit_trial(&'static self, now: u64) -> Result<Permit, CircuitOpen> {
         let mut control = self.lock();
         let transition = self.refresh(&mut control, now);
         let decision = match self.state.load(Acquire) {
@@ -669,7 +679,7 @@ enum PermitKind {
 #[derive(Debug)]
 #[must_use = "a permit records nothing unless its outcome is recorded"]
 pub struct Permit {
-    circuit: Arc<Circuit>,
+    circuit: &'static Circuit,
     kind: PermitKind,
     /// When the call started, in nanoseconds since the circuit's origin;
     /// only read when slow calls are detected.
@@ -702,24 +712,24 @@ impl Drop for Permit {
 mod tests {
     use super::*;
 
-    fn circuit(volume_threshold: u32) -> Arc<Circuit> {
-        Arc::new(Circuit::new(
+    fn circuit(volume_threshold: u32) -> &'static Circuit {
+        Circuit::new(
             "test",
             BreakerConfig {
                 volume_threshold,
                 ..BreakerConfig::default()
             },
-        ))
+        )
     }
 
-    fn call(circuit: &Arc<Circuit>, outcome: Outcome) {
+    fn call(circuit: &'static Circuit, outcome: Outcome) {
         circuit.try_acquire().expect("admitted").record(outcome);
     }
 
     #[tokio::test(start_paused = true)]
     async fn closed_open_half_open_closed() {
         let circuit = circuit(0);
-        call(&circuit, Outcome::Failure);
+        call(circuit, Outcome::Failure);
         assert_eq!(circuit.state(), CircuitState::Open);
         let open = circuit.try_acquire().unwrap_err();
         assert_eq!(open.retry_after(), Some(Duration::from_secs(10)));
@@ -736,7 +746,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_snapshot_applies_the_timers() {
         let circuit = circuit(0);
-        call(&circuit, Outcome::Timeout);
+        call(circuit, Outcome::Timeout);
         tokio::time::advance(Duration::from_secs(4)).await;
         let snapshot = circuit.snapshot();
         assert_eq!(snapshot.state, CircuitState::Open);

@@ -1,6 +1,6 @@
 //! The errors a breaker adds to those of the service it wraps.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{fmt, time::Duration};
 
 /// Why a circuit refused a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,14 +16,14 @@ pub enum Rejection {
 /// The call was not made: the circuit refused it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CircuitOpen {
-    circuit: Arc<str>,
+    circuit: &'static str,
     rejection: Rejection,
     retry_after: Option<Duration>,
 }
 
 impl CircuitOpen {
     pub(crate) fn new(
-        circuit: Arc<str>,
+        circuit: &'static str,
         rejection: Rejection,
         retry_after: Option<Duration>,
     ) -> Self {
@@ -35,8 +35,8 @@ impl CircuitOpen {
     }
 
     /// The name of the circuit that refused the call.
-    pub fn circuit(&self) -> &str {
-        &self.circuit
+    pub fn circuit(&self) -> &'static str {
+        self.circuit
     }
 
     /// Why it refused.

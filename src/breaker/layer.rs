@@ -1,7 +1,5 @@
 //! The layer that puts a circuit in front of a service.
 
-use std::sync::Arc;
-
 use tower::Layer;
 
 use super::{Circuit, CircuitBreaker};
@@ -10,13 +8,13 @@ use super::{Circuit, CircuitBreaker};
 /// service made by this layer trips and recovers together.
 #[derive(Clone, Debug)]
 pub struct CircuitBreakerLayer<C> {
-    circuit: Arc<Circuit>,
+    circuit: &'static Circuit,
     classifier: C,
 }
 
 impl<C> CircuitBreakerLayer<C> {
     /// A layer over `circuit` that judges outcomes with `classifier`.
-    pub fn new(circuit: Arc<Circuit>, classifier: C) -> Self {
+    pub fn new(circuit: &'static Circuit, classifier: C) -> Self {
         Self {
             circuit,
             classifier,
@@ -28,6 +26,6 @@ impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
     type Service = CircuitBreaker<S, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CircuitBreaker::new(inner, Arc::clone(&self.circuit), self.classifier.clone())
+        CircuitBreaker::new(inner, self.circuit, self.classifier.clone())
     }
 }

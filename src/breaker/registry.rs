@@ -21,9 +21,9 @@ use super::{BreakerConfig, Circuit, InvalidBreakerConfig};
 pub struct CircuitRegistry {
     config: BreakerConfig,
     max_circuits: usize,
-    circuits: ArcSwap<BTreeMap<Arc<str>, Arc<Circuit>>>,
+    circuits: ArcSwap<BTreeMap<Arc<str>, &'static Circuit>>,
     /// The circuit of the names beyond the bound.
-    overflow: Arc<Circuit>,
+    overflow: &'static Circuit,
     /// Serializes additions, so that two callers of a new name share one
     /// circuit.
     additions: Mutex<()>,
@@ -38,7 +38,7 @@ impl CircuitRegistry {
     pub fn new(config: BreakerConfig, max_circuits: usize) -> Result<Self, InvalidBreakerConfig> {
         config.validate()?;
         Ok(Self {
-            overflow: Arc::new(Circuit::new(Self::OVERFLOW, config.clone())),
+            overflow: Circuit::new(Self::OVERFLOW, config.clone()),
             config,
             max_circuits,
             circuits: ArcSwap::default(),
@@ -48,7 +48,7 @@ impl CircuitRegistry {
 
     /// The circuit called `name`, made on first use; the overflow circuit
     /// once the registry is full.
-    pub fn circuit(&self, name: &str) -> Arc<Circuit> {
+    pub fn circuit(&self, name: &str) -> &'static Circuit {
         if let Some(circuit) = self.get(name) {
             return circuit;
         }
@@ -58,7 +58,7 @@ impl CircuitRegistry {
             .unwrap_or_else(PoisonError::into_inner);
         let circuits = self.circuits.load();
         if let Some(circuit) = circuits.get(name) {
-            return Arc::clone(circuit);
+            return circuit;
         }
         if circuits.len() >= self.max_circuits {
             tracing::debug!(
@@ -66,31 +66,31 @@ impl CircuitRegistry {
                 shared = Self::OVERFLOW,
                 "circuit registry full"
             );
-            return Arc::clone(&self.overflow);
+            return self.overflow;
         }
-        let circuit = Arc::new(Circuit::new(name, self.config.clone()));
+        let circuit = Circuit::new(name, self.config.clone());
         let mut grown = BTreeMap::clone(&circuits);
-        grown.insert(name.into(), Arc::clone(&circuit));
+        grown.insert(name.into(), circuit);
         self.circuits.store(Arc::new(grown));
         circuit
     }
 
     /// The circuit called `name`, if it exists (the overflow circuit
     /// included); never makes one.
-    pub fn get(&self, name: &str) -> Option<Arc<Circuit>> {
+    pub fn get(&self, name: &str) -> Option<&'static Circuit> {
         if name == Self::OVERFLOW {
-            return Some(Arc::clone(&self.overflow));
+            return Some(self.overflow);
         }
-        self.circuits.load().get(name).cloned()
+        self.circuits.load().get(name).copied()
     }
 
     /// Every named circuit, ordered by name, then the overflow circuit if
     /// any call went through it.
-    pub fn circuits(&self) -> Vec<Arc<Circuit>> {
-        let mut circuits: Vec<_> = self.circuits.load().values().cloned().collect();
+    pub fn circuits(&self) -> Vec<&'static Circuit> {
+        let mut circuits: Vec<_> = self.circuits.load().values().copied().collect();
         let overflow = self.overflow.snapshot();
         if overflow.counts != Default::default() || overflow.state != super::CircuitState::Closed {
-            circuits.push(Arc::clone(&self.overflow));
+            circuits.push(self.overflow);
         }
         circuits
     }
@@ -104,7 +104,7 @@ mod tests {
     fn one_circuit_per_name() {
         let registry = CircuitRegistry::new(BreakerConfig::default(), 10).unwrap();
         let a = registry.circuit("/a");
-        assert!(Arc::ptr_eq(&a, &registry.circuit("/a")));
+        assert!(std::ptr::eq(a, registry.circuit("/a")));
         registry.circuit("/b");
         let names: Vec<_> = registry
             .circuits()
@@ -123,7 +123,7 @@ mod tests {
         let c = registry.circuit("/c");
         let d = registry.circuit("/d");
         assert_eq!(c.name(), CircuitRegistry::OVERFLOW);
-        assert!(Arc::ptr_eq(&c, &d));
+        assert!(std::ptr::eq(c, d));
         // Many more names add nothing.
         for n in 0..1000 {
             registry.circuit(&format!("/n{n}"));

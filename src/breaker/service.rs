@@ -1,10 +1,7 @@
 //! The breaker service: asks the circuit before each call and tells it how
 //! the call ended.
 
-use std::{
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::task::{Context, Poll};
 
 use tower::Service;
 
@@ -19,13 +16,13 @@ use super::{BreakerError, Circuit, Classify, ResponseFuture};
 #[derive(Clone, Debug)]
 pub struct CircuitBreaker<S, C> {
     inner: S,
-    circuit: Arc<Circuit>,
+    circuit: &'static Circuit,
     classifier: C,
 }
 
 impl<S, C> CircuitBreaker<S, C> {
     /// Guards `inner` with `circuit`, judging outcomes with `classifier`.
-    pub fn new(inner: S, circuit: Arc<Circuit>, classifier: C) -> Self {
+    pub fn new(inner: S, circuit: &'static Circuit, classifier: C) -> Self {
         Self {
             inner,
             circuit,
@@ -34,8 +31,8 @@ impl<S, C> CircuitBreaker<S, C> {
     }
 
     /// The circuit this breaker reports to.
-    pub fn circuit(&self) -> &Arc<Circuit> {
-        &self.circuit
+    pub fn circuit(&self) -> &'static Circuit {
+        self.circuit
     }
 
     /// The wrapped service.
@@ -89,14 +86,14 @@ mod tests {
     use super::*;
     use crate::breaker::{BreakerConfig, CircuitState, GrpcFailureCodes};
 
-    fn circuit() -> Arc<Circuit> {
-        Arc::new(Circuit::new(
+    fn circuit() -> &'static Circuit {
+        Circuit::new(
             "/test.v1.Test/Call",
             BreakerConfig {
                 volume_threshold: 2,
                 ..BreakerConfig::default()
             },
-        ))
+        )
     }
 
     #[tokio::test(start_paused = true)]
@@ -104,11 +101,9 @@ mod tests {
         let circuit = circuit();
         let (service, mut handle) = mock::pair::<&str, &str>();
         let mut breaker =
-            CircuitBreaker::new(service, Arc::clone(&circuit), |result: &Result<&str, _>| {
-                match result {
-                    Ok(_) => crate::breaker::Outcome::Success,
-                    Err(_) => crate::breaker::Outcome::Failure,
-                }
+            CircuitBreaker::new(service, circuit, |result: &Result<&str, _>| match result {
+                Ok(_) => crate::breaker::Outcome::Success,
+                Err(_) => crate::breaker::Outcome::Failure,
             });
 
         for _ in 0..2 {
@@ -141,8 +136,7 @@ mod tests {
         let circuit = circuit();
         let service =
             service_fn(|_: ()| async { Err::<(), _>(Status::not_found("no such product")) });
-        let mut breaker =
-            CircuitBreaker::new(service, Arc::clone(&circuit), GrpcFailureCodes::DEFAULT);
+        let mut breaker = CircuitBreaker::new(service, circuit, GrpcFailureCodes::DEFAULT);
         for _ in 0..10 {
             let error = breaker.ready().await.unwrap().call(()).await.unwrap_err();
             assert!(
@@ -157,10 +151,9 @@ mod tests {
     async fn a_cancelled_call_counts_nothing() {
         let circuit = circuit();
         let (service, mut handle) = mock::pair::<(), ()>();
-        let mut breaker =
-            CircuitBreaker::new(service, Arc::clone(&circuit), |_: &Result<(), _>| {
-                crate::breaker::Outcome::Failure
-            });
+        let mut breaker = CircuitBreaker::new(service, circuit, |_: &Result<(), _>| {
+            crate::breaker::Outcome::Failure
+        });
         handle.allow(1);
         let mut call = tokio_test::task::spawn(breaker.ready().await.unwrap().call(()));
         assert_pending!(call.poll());

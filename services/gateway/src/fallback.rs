@@ -76,10 +76,7 @@ impl Fallback {
         let budget = self.timeout;
         let backend = ServiceBuilder::new()
             // The circuit: rejects at once while open, counts every outcome.
-            .layer(CircuitBreakerLayer::new(
-                Arc::clone(&circuit),
-                self.failures,
-            ))
+            .layer(CircuitBreakerLayer::new(circuit, self.failures))
             // The gateway's own budget: a backend that uses it all up has
             // failed, with DEADLINE_EXCEEDED.
             .layer_fn(|backend| Budget { backend, budget })

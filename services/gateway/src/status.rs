@@ -35,7 +35,7 @@ pub(crate) fn unavailable(error: &BreakerError<Status>) -> Status {
 
 #[cfg(test)]
 mod tests {
-    use std::{sync::Arc, time::Duration};
+    use std::time::Duration;
 
     use resilient_catalog::breaker::{BreakerConfig, Circuit, Outcome};
 
@@ -43,7 +43,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_forced_open_circuit_gives_no_retry_delay() {
-        let circuit = Arc::new(Circuit::new("/m", BreakerConfig::default()));
+        let circuit = Circuit::new("/m", BreakerConfig::default());
         circuit.force_open();
         let status = unavailable(&BreakerError::Open(circuit.try_acquire().unwrap_err()));
         assert_eq!(status.code(), Code::Unavailable);
@@ -57,13 +57,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_open_circuit_says_when_to_retry() {
-        let circuit = Arc::new(Circuit::new(
+        let circuit = Circuit::new(
             "/catalog.v1.CatalogService/GetProduct",
             BreakerConfig {
                 volume_threshold: 0,
                 ..BreakerConfig::default()
             },
-        ));
+        );
         circuit.try_acquire().unwrap().record(Outcome::Failure);
         let open = circuit.try_acquire().unwrap_err();
 
