@@ -12,6 +12,7 @@
 //!   time, nothing of caches or of the catalog.
 //! * [`cache`]: the last-known-good store (in process, or Redis through
 //!   `fred`). It knows keys, bytes and ages, nothing of gRPC.
+//! * [`coalesce`]: concurrent identical requests sharing one call.
 //! * [`grpc_code`]: gRPC status codes by their canonical names.
 //! * [`telemetry`]: tracing and OpenTelemetry set-up, and the tower layers
 //!   that carry the W3C trace context across gRPC calls.
@@ -21,6 +22,7 @@
 
 pub mod breaker;
 pub mod cache;
+pub mod coalesce;
 pub mod grpc_code;
 pub mod proto;
 pub mod reflection;

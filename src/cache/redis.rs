@@ -1,38 +1,43 @@
-//! The Redis store, through fred: a small pool of connections that
-//! reconnect on their own, with short timeouts and commands that fail at
-//! once while disconnected, so a slow or dead Redis costs a request at most
-//! one short timeout and usually nothing.
+//! The Redis tier, through fred: a small pool of connections that reconnect
+//! on their own, short timeouts, reads that fail at once while
+//! disconnected, and a circuit breaker of its own, so that a Redis that is
+//! dead or hung costs a request nothing.
+//!
+//! Single nodes, Redis Cluster and Sentinel, with TLS and AUTH, are all
+//! fred's; this module chooses the settings.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Duration,
-};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use fred::{
-    error::Error,
+    error::{Error, ErrorKind},
     prelude::{
         Builder, ClientLike as _, Config, Expiration, KeysInterface as _, Options, Pool,
         ReconnectPolicy, TcpConfig,
     },
-    types::config::UnresponsiveConfig,
+    types::config::{TlsConfig, UnresponsiveConfig},
 };
 
-use super::CacheKey;
+use super::{CacheError, CacheKey};
+use crate::breaker::{BreakerConfig, Circuit, Outcome};
 
 /// How the gateway talks to Redis.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedisOptions {
-    /// The longest a command may take; past it, the lookup is a miss and
-    /// the write is dropped.
+    /// The longest a lookup may take; past it, it is a miss.
     pub command_timeout: Duration,
     /// The longest a connection attempt may take.
     pub connect_timeout: Duration,
     /// The number of connections, used in turn.
     pub pool_size: usize,
+    /// The ACL user, over the URL's.
+    pub username: Option<String>,
+    /// The password, over the URL's (so that it need not be in a URL that
+    /// shows in process listings).
+    pub password: Option<String>,
+    /// For `rediss://`: the PEM file of the certificate authorities to
+    /// trust, instead of the system's.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for RedisOptions {
@@ -41,30 +46,55 @@ impl Default for RedisOptions {
             command_timeout: Duration::from_millis(250),
             connect_timeout: Duration::from_secs(1),
             pool_size: 2,
+            username: None,
+            password: None,
+            tls_ca_file: None,
         }
     }
 }
 
-/// Checks that `url` is a Redis URL this cache can use:
-/// `redis://[user:password@]host[:port][/db]`. TLS (`rediss://`), Cluster
-/// and Sentinel URLs are refused until they are supported.
+const SCHEMES: [&str; 6] = [
+    "redis",
+    "rediss",
+    "redis-cluster",
+    "rediss-cluster",
+    "redis-sentinel",
+    "rediss-sentinel",
+];
+
+/// Checks that `url` is a Redis URL this cache can use: a single node
+/// (`redis://[user:password@]host[:port][/db]`), a cluster
+/// (`redis-cluster://host:port?node=host:port...`) or a Sentinel
+/// deployment (`redis-sentinel://host:port?sentinelServiceName=name`),
+/// each with `rediss` for TLS.
 pub fn check_redis_url(url: &str) -> Result<(), String> {
-    const EXPECTED: &str = "expected redis://[user:password@]host:port[/db]";
+    let expected = "expected redis://[user:password@]host:port[/db], rediss://..., \
+                    redis-cluster://host:port[?node=host:port], or \
+                    redis-sentinel://host:port?sentinelServiceName=name";
     let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(format!("no scheme; {EXPECTED}"));
+        return Err(format!("no scheme; {expected}"));
     };
-    if scheme != "redis" {
-        return Err(format!(
-            "scheme {scheme:?} is not supported (TLS, Cluster and Sentinel are not yet); {EXPECTED}"
-        ));
+    if !SCHEMES.contains(&scheme) {
+        return Err(format!("scheme {scheme:?} is not supported; {expected}"));
     }
     let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-    if host.is_empty() || host.starts_with([':', '/']) {
-        return Err(format!("no host; {EXPECTED}"));
+    if host.is_empty() || host.starts_with([':', '/', '?']) {
+        return Err(format!("no host; {expected}"));
     }
     Config::from_url(url)
         .map(drop)
-        .map_err(|error| format!("{error}; {EXPECTED}"))
+        .map_err(|error| format!("{error}; {expected}"))
+}
+
+/// Why a Redis command gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RedisError {
+    /// The Redis circuit is open: the command was not sent.
+    #[error("skipped: Redis failed too often recently")]
+    Skipped,
+    /// fred's error: disconnected, timed out, refused.
+    #[error(transparent)]
+    Fred(#[from] Error),
 }
 
 #[derive(Clone, Debug)]
@@ -77,19 +107,35 @@ pub(crate) struct RedisStore {
     /// a reconnection, within a longer timeout, so that an answer made
     /// while the connection blinks is still stored.
     write: Options,
-    /// Whether the last command worked; a change is logged once, rather
-    /// than every failed command while Redis is down.
-    reachable: Arc<AtomicBool>,
+    /// Skips Redis while it keeps failing. A dead Redis already fails fast;
+    /// a hung one (accepting, never answering) would cost every lookup its
+    /// whole timeout without this.
+    circuit: &'static Circuit,
 }
 
 impl RedisStore {
     /// Parses `url` (checked with [`check_redis_url`]) and starts
     /// connecting in the background.
-    pub(crate) fn connect(url: &str, options: &RedisOptions) -> Result<Self, Error> {
+    pub(crate) fn connect(url: &str, options: &RedisOptions) -> Result<Self, CacheError> {
+        check_redis_url(url).map_err(CacheError::RedisUrl)?;
         let mut config = Config::from_url(url)?;
         // Retry the first connection like any other instead of failing:
         // the gateway must start, and serve, while Redis is down.
         config.fail_fast = false;
+        if options.username.is_some() {
+            config.username.clone_from(&options.username);
+        }
+        if options.password.is_some() {
+            config.password.clone_from(&options.password);
+        }
+        if let Some(ca_file) = &options.tls_ca_file {
+            if config.tls.is_none() {
+                return Err(CacheError::RedisUrl(
+                    "a CA file is only for rediss:// URLs".into(),
+                ));
+            }
+            config.tls = Some(tls_trusting(ca_file)?);
+        }
 
         let mut builder = Builder::from_config(config);
         builder
@@ -133,17 +179,30 @@ impl RedisStore {
                 timeout: Some(options.command_timeout.max(options.connect_timeout)),
                 ..Options::default()
             },
-            reachable: Arc::new(AtomicBool::new(true)),
+            circuit: Circuit::new(
+                "redis",
+                BreakerConfig {
+                    volume_threshold: 5,
+                    reset_timeout: Duration::from_secs(1),
+                    window: Duration::from_secs(10),
+                    ..BreakerConfig::default()
+                },
+            ),
         })
     }
 
-    pub(crate) async fn get(&self, key: &CacheKey) -> Result<Option<Bytes>, Error> {
-        let result = self
-            .pool
-            .with_options(&self.read)
-            .get::<Option<Bytes>, _>(key.as_str())
-            .await;
-        self.observe(result)
+    /// The circuit that guards Redis.
+    pub(crate) fn circuit(&self) -> &'static Circuit {
+        self.circuit
+    }
+
+    pub(crate) async fn get(&self, key: &CacheKey) -> Result<Option<Bytes>, RedisError> {
+        self.guarded(
+            self.pool
+                .with_options(&self.read)
+                .get::<Option<Bytes>, _>(key.as_str()),
+        )
+        .await
     }
 
     pub(crate) async fn put(
@@ -151,20 +210,25 @@ impl RedisStore {
         key: &CacheKey,
         value: Bytes,
         ttl: Duration,
-    ) -> Result<(), Error> {
+    ) -> Result<(), RedisError> {
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
-        let result = self
-            .pool
-            .with_options(&self.write)
-            .set::<(), _, _>(
-                key.as_str(),
-                value,
-                Some(Expiration::PX(ttl_ms)),
-                None,
-                false,
-            )
-            .await;
-        self.observe(result)
+        self.guarded(self.pool.with_options(&self.write).set::<(), _, _>(
+            key.as_str(),
+            value,
+            Some(Expiration::PX(ttl_ms)),
+            None,
+            false,
+        ))
+        .await
+    }
+
+    pub(crate) async fn remove(&self, key: &CacheKey) -> Result<(), RedisError> {
+        self.guarded(
+            self.pool
+                .with_options(&self.write)
+                .del::<(), _>(key.as_str()),
+        )
+        .await
     }
 
     pub(crate) async fn close(&self) {
@@ -173,19 +237,46 @@ impl RedisStore {
         }
     }
 
-    fn observe<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
-        let reachable = result.is_ok();
-        if self.reachable.swap(reachable, Ordering::Relaxed) != reachable {
-            match &result {
-                Ok(_) => tracing::info!("Redis answers again; the cache is back"),
-                Err(error) => tracing::warn!(
-                    %error,
-                    "Redis does not answer; the cache misses until it is back"
-                ),
-            }
-        }
-        result
+    /// Runs a command through the Redis circuit.
+    async fn guarded<T>(
+        &self,
+        command: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, RedisError> {
+        let permit = self
+            .circuit
+            .try_acquire()
+            .map_err(|_| RedisError::Skipped)?;
+        let result = command.await;
+        permit.record(match &result {
+            Ok(_) => Outcome::Success,
+            Err(error) if *error.kind() == ErrorKind::Timeout => Outcome::Timeout,
+            Err(_) => Outcome::Failure,
+        });
+        Ok(result?)
     }
+}
+
+/// A rustls set-up that trusts the certificate authorities in `ca_file`.
+fn tls_trusting(ca_file: &PathBuf) -> Result<TlsConfig, CacheError> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject as _};
+    let invalid = |why: String| CacheError::RedisUrl(format!("{}: {why}", ca_file.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_file_iter(ca_file).map_err(|e| invalid(e.to_string()))? {
+        roots
+            .add(certificate.map_err(|e| invalid(e.to_string()))?)
+            .map_err(|e| invalid(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(invalid("no certificate in the file".into()));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| invalid(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(TlsConfig::from(config))
 }
 
 #[cfg(test)]
@@ -193,13 +284,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn takes_single_node_urls_with_or_without_credentials() {
+    fn takes_single_node_cluster_and_sentinel_urls() {
         for url in [
             "redis://cache",
             "redis://cache:6380",
             "redis://cache:6380/2",
             "redis://user:secret@cache:6379",
             "redis://:secret@127.0.0.1:6379",
+            "rediss://cache:6380",
+            "redis-cluster://cache-1:7000?node=cache-2:7001&node=cache-3:7002",
+            "redis-sentinel://sentinel:26379?sentinelServiceName=primary",
         ] {
             assert_eq!(check_redis_url(url), Ok(()), "{url}");
         }
@@ -210,15 +304,11 @@ mod tests {
         for (url, why) in [
             ("foo", "no scheme"),
             ("cache:6379", "no scheme"),
-            ("rediss://cache:6379", "\"rediss\" is not supported"),
-            (
-                "redis-cluster://cache:6379",
-                "\"redis-cluster\" is not supported",
-            ),
             ("nope://cache", "\"nope\" is not supported"),
             ("redis://", "no host"),
             ("redis://:6379", "no host"),
             ("redis://cache:notaport", "expected redis://"),
+            ("redis-sentinel://sentinel:26379", "expected redis://"),
         ] {
             let error = check_redis_url(url).expect_err(url);
             assert!(error.contains(why), "{url}: {error}");

@@ -1,8 +1,9 @@
-//! `gateway.v1.CircuitAdminService`: what the circuits look like, and the
-//! operator's controls over them, on the admin listener only.
+//! `gateway.v1.CircuitAdminService` (what the circuits look like, and the
+//! operator's controls over them) and `gateway.v1.CacheAdminService` (what
+//! the cache has done), on the admin listener only.
 
 use std::{
-    sync::Arc,
+    sync::{Arc, atomic::Ordering::Relaxed},
     time::{Duration, SystemTime},
 };
 
@@ -11,12 +12,15 @@ use resilient_catalog::{
     proto::gateway::v1::{
         self as proto, CircuitState, CircuitTarget, DisableRequest, DisableResponse,
         ForceClosedRequest, ForceClosedResponse, ForceOpenRequest, ForceOpenResponse,
-        ListCircuitsRequest, ListCircuitsResponse, MetricsOnlyRequest, MetricsOnlyResponse,
-        ResetRequest, ResetResponse, WindowCounts,
+        GetCacheStatsRequest, GetCacheStatsResponse, ListCircuitsRequest, ListCircuitsResponse,
+        MetricsOnlyRequest, MetricsOnlyResponse, ResetRequest, ResetResponse, WindowCounts,
+        cache_admin_service_server::CacheAdminService,
         circuit_admin_service_server::CircuitAdminService, circuit_target::Target,
     },
 };
 use tonic::{Request, Response, Status};
+
+use crate::fallback::Fallback;
 
 /// Reads and controls the gateway's circuits.
 #[derive(Clone, Debug)]
@@ -110,15 +114,60 @@ impl CircuitAdminService for CircuitAdmin {
     }
 }
 
-fn to_proto(snapshot: CircuitSnapshot) -> proto::Circuit {
-    let state = match snapshot.state {
+/// Reads the cache's counters.
+#[derive(Clone, Debug)]
+pub(crate) struct CacheAdmin {
+    pub(crate) fallback: Fallback,
+}
+
+#[tonic::async_trait]
+impl CacheAdminService for CacheAdmin {
+    async fn get_cache_stats(
+        &self,
+        _request: Request<GetCacheStatsRequest>,
+    ) -> Result<Response<GetCacheStatsResponse>, Status> {
+        let fallback = &self.fallback;
+        let cache = fallback.cache.stats();
+        let answers = &fallback.counters;
+        Ok(Response::new(GetCacheStatsResponse {
+            store: fallback.cache.store_name().into(),
+            hit_answers: answers.hits.load(Relaxed),
+            miss_answers: answers.misses.load(Relaxed),
+            stale_answers: answers.stale.load(Relaxed),
+            coalesced_requests: fallback.coalescer.followers(),
+            revalidations: answers.revalidations.load(Relaxed),
+            memory_hits: cache.local_hits,
+            redis_hits: cache.redis_hits,
+            lookup_misses: cache.misses,
+            writes: cache.writes,
+            skipped_writes: cache.skipped_writes,
+            dropped_writes: cache.dropped_writes,
+            oversized: cache.oversized,
+            decode_failures: cache.decode_failures,
+            redis_errors: cache.redis_errors,
+            redis_skipped: cache.redis_skipped,
+            redis_circuit_state: fallback
+                .cache
+                .redis_state()
+                .map_or(CircuitState::Unspecified, proto_state)
+                .into(),
+        }))
+    }
+}
+
+fn proto_state(state: State) -> CircuitState {
+    match state {
         State::Closed => CircuitState::Closed,
         State::Open => CircuitState::Open,
         State::HalfOpen => CircuitState::HalfOpen,
         State::ForcedOpen => CircuitState::ForcedOpen,
         State::Disabled => CircuitState::Disabled,
         State::MetricsOnly => CircuitState::MetricsOnly,
-    };
+    }
+}
+
+fn to_proto(snapshot: CircuitSnapshot) -> proto::Circuit {
+    let state = proto_state(snapshot.state);
     let now = SystemTime::now();
     let duration = |delay: Duration| prost_types::Duration::try_from(delay).unwrap_or_default();
     let timestamp = |time: Option<SystemTime>| time.map(prost_types::Timestamp::from);

@@ -8,7 +8,7 @@ use clap::Parser;
 use http::Uri;
 use resilient_catalog::{
     breaker::{BreakerConfig, GrpcFailureCodes, InvalidBreakerConfig},
-    cache::{CacheConfig, RedisOptions},
+    cache::{CacheConfig, KeySpace, RedisOptions},
 };
 
 /// The catalog gateway: serves `catalog.v1.CatalogService` in front of the
@@ -131,15 +131,102 @@ pub struct Config {
     #[arg(long, value_name = "COUNT", env = "GATEWAY_MAX_CIRCUITS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_circuits: u32,
 
-    /// How long a last-known-good answer may still be served after it was
-    /// stored, in seconds.
+    /// The stale window: how long after it was stored a last-known-good
+    /// answer may still be served when the backend fails, in seconds. Past
+    /// it, the answer is gone.
     #[arg(long, value_name = "SECS", env = "GATEWAY_CACHE_TTL_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
     pub cache_ttl_secs: u64,
 
-    /// The size limit of the in-process cache, in bytes (used when no Redis
-    /// is configured).
+    /// The fresh window, in milliseconds: within it, a cached answer is
+    /// served without calling the backend (`x-cache: hit`). 0 (the
+    /// default) always asks the backend.
+    #[arg(long, value_name = "MS", env = "GATEWAY_CACHE_FRESH_MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=31_536_000_000))]
+    pub cache_fresh_ms: u64,
+
+    /// Windows of one method, over the two above:
+    /// `METHOD=fresh:DURATION,stale:DURATION`, for example
+    /// `/catalog.v1.CatalogService/ListProducts=fresh:5s,stale:10m`. Repeat
+    /// the flag for more methods (`;` between them in the variable).
+    #[arg(long = "cache-window", value_name = "METHOD=WINDOWS", env = "GATEWAY_CACHE_WINDOWS", value_delimiter = ';', value_parser = parse_method_windows)]
+    pub cache_windows: Vec<(String, Windows)>,
+
+    /// A hit past half its fresh window also refreshes the answer in the
+    /// background, once.
+    #[arg(long, env = "GATEWAY_CACHE_STALE_WHILE_REVALIDATE")]
+    pub cache_stale_while_revalidate: bool,
+
+    /// How long a NOT_FOUND from the backend is cached and answered again,
+    /// in milliseconds; 0 (the default) never caches it.
+    #[arg(long, value_name = "MS", env = "GATEWAY_CACHE_NOT_FOUND_MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=86_400_000))]
+    pub cache_not_found_ms: u64,
+
+    /// The namespace of the cache keys, so that deployments can share a
+    /// Redis.
+    #[arg(long, value_name = "NAME", env = "GATEWAY_CACHE_NAMESPACE", default_value = "catalog-gateway", value_parser = parse_namespace)]
+    pub cache_namespace: String,
+
+    /// Answers larger than this many bytes are not cached.
+    #[arg(long, value_name = "BYTES", env = "GATEWAY_CACHE_MAX_ENTRY_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..=512 * 1024 * 1024))]
+    pub cache_max_entry_bytes: u64,
+
+    /// An answer identical to the one last written to Redis is not written
+    /// again before this many milliseconds.
+    #[arg(long, value_name = "MS", env = "GATEWAY_CACHE_REWRITE_INTERVAL_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub cache_rewrite_interval_ms: u64,
+
+    /// The size limit of the in-process cache tier, in bytes.
     #[arg(long, value_name = "BYTES", env = "GATEWAY_CACHE_MAX_BYTES", default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..=64 * 1024 * 1024 * 1024))]
     pub cache_max_bytes: u64,
+
+    /// The most identical-request groups sharing a backend call at once;
+    /// past it, requests call alone.
+    #[arg(long, value_name = "COUNT", env = "GATEWAY_COALESCE_MAX_IN_FLIGHT", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub coalesce_max_in_flight: u64,
+
+    /// The Redis ACL user, over the URL's.
+    #[arg(long, value_name = "USER", env = "GATEWAY_REDIS_USERNAME")]
+    pub redis_username: Option<String>,
+
+    /// The Redis password, over the URL's.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "GATEWAY_REDIS_PASSWORD",
+        hide_env_values = true
+    )]
+    pub redis_password: Option<String>,
+
+    /// For rediss:// URLs: a PEM file of the certificate authorities to
+    /// trust, instead of the system's.
+    #[arg(long, value_name = "FILE", env = "GATEWAY_REDIS_TLS_CA_FILE")]
+    pub redis_tls_ca_file: Option<std::path::PathBuf>,
+
+    /// The number of Redis connections, used in turn.
+    #[arg(long, value_name = "COUNT", env = "GATEWAY_REDIS_POOL_SIZE", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub redis_pool_size: u64,
+}
+
+/// A method's two cache windows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Windows {
+    /// Within it, a cached answer is served without calling the backend.
+    pub fresh: Duration,
+    /// Within it, a cached answer is served when the backend fails.
+    pub stale: Duration,
+}
+
+/// The windows of every method: the default, and those set per method.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MethodWindows {
+    default: Windows,
+    methods: std::collections::HashMap<String, Windows>,
+}
+
+impl MethodWindows {
+    /// The windows of `method`.
+    pub fn get(&self, method: &str) -> Windows {
+        self.methods.get(method).copied().unwrap_or(self.default)
+    }
 }
 
 /// A combination of flags that cannot work together.
@@ -161,6 +248,17 @@ impl Config {
                 "--listen and --admin-listen are both {}; the admin service must have a listener of its own",
                 self.listen
             )));
+        }
+        let windows = self.windows();
+        for (method, method_windows) in std::iter::once(("every method", windows.default))
+            .chain(self.cache_windows.iter().map(|(m, w)| (m.as_str(), *w)))
+        {
+            if method_windows.fresh > method_windows.stale {
+                return Err(InvalidConfig(format!(
+                    "the fresh window ({:?}) of {method} must not be longer than its stale window ({:?}): see --cache-fresh-ms, --cache-ttl-secs and --cache-window",
+                    method_windows.fresh, method_windows.stale
+                )));
+            }
         }
         self.breaker().validate().map_err(|error| {
             InvalidConfig(match error {
@@ -196,19 +294,41 @@ impl Config {
         }
     }
 
-    /// The cache settings.
-    pub fn cache(&self) -> CacheConfig {
+    /// The cache settings, its keys under `schema`.
+    pub fn cache(&self, schema: &str) -> CacheConfig {
         CacheConfig {
-            ttl: Duration::from_secs(self.cache_ttl_secs),
+            keys: KeySpace::new(&self.cache_namespace, schema),
             memory_capacity_bytes: self.cache_max_bytes,
+            max_entry_bytes: usize::try_from(self.cache_max_entry_bytes).unwrap_or(usize::MAX),
+            rewrite_interval: Duration::from_millis(self.cache_rewrite_interval_ms),
             ..CacheConfig::default()
         }
+    }
+
+    /// The cache windows of every method.
+    pub fn windows(&self) -> MethodWindows {
+        MethodWindows {
+            default: Windows {
+                fresh: Duration::from_millis(self.cache_fresh_ms),
+                stale: Duration::from_secs(self.cache_ttl_secs),
+            },
+            methods: self.cache_windows.iter().cloned().collect(),
+        }
+    }
+
+    /// How long a NOT_FOUND is cached, if it is.
+    pub fn negative_ttl(&self) -> Option<Duration> {
+        (self.cache_not_found_ms > 0).then(|| Duration::from_millis(self.cache_not_found_ms))
     }
 
     /// How to talk to Redis, when it is configured.
     pub fn redis(&self) -> RedisOptions {
         RedisOptions {
             command_timeout: Duration::from_millis(self.redis_timeout_ms),
+            pool_size: usize::try_from(self.redis_pool_size).unwrap_or(1),
+            username: self.redis_username.clone(),
+            password: self.redis_password.clone(),
+            tls_ca_file: self.redis_tls_ca_file.clone(),
             ..RedisOptions::default()
         }
     }
@@ -225,6 +345,45 @@ impl Config {
         config.backend_url = backend_url;
         config
     }
+}
+
+fn parse_method_windows(value: &str) -> Result<(String, Windows), String> {
+    let expected = "expected METHOD=fresh:DURATION,stale:DURATION, such as /catalog.v1.CatalogService/ListProducts=fresh:5s,stale:10m";
+    let (method, windows) = value
+        .split_once('=')
+        .ok_or_else(|| format!("no '='; {expected}"))?;
+    if !method.starts_with('/') || method.matches('/').count() != 2 {
+        return Err(format!("{method:?} is not a gRPC method path; {expected}"));
+    }
+    let (mut fresh, mut stale) = (None, None);
+    for part in windows.split(',') {
+        let (name, duration) = part
+            .split_once(':')
+            .ok_or_else(|| format!("{part:?} has no ':'; {expected}"))?;
+        let duration = humantime::parse_duration(duration.trim())
+            .map_err(|error| format!("{part:?}: {error}; {expected}"))?;
+        match name.trim() {
+            "fresh" => fresh = Some(duration),
+            "stale" => stale = Some(duration),
+            other => return Err(format!("unknown window {other:?}; {expected}")),
+        }
+    }
+    let (Some(fresh), Some(stale)) = (fresh, stale) else {
+        return Err(format!("give both windows; {expected}"));
+    };
+    if stale.is_zero() {
+        return Err(format!(
+            "the stale window must be longer than zero; {expected}"
+        ));
+    }
+    Ok((method.to_owned(), Windows { fresh, stale }))
+}
+
+fn parse_namespace(value: &str) -> Result<String, String> {
+    if value.is_empty() || value.contains(char::is_whitespace) || value.contains(':') {
+        return Err("a namespace is a non-empty word without spaces or ':'".into());
+    }
+    Ok(value.to_owned())
 }
 
 fn parse_backend_url(value: &str) -> Result<Uri, String> {
@@ -270,6 +429,40 @@ mod tests {
         assert_eq!(config.timeout(), Duration::from_secs(3));
         assert_eq!(config.breaker(), BreakerConfig::default());
         assert_eq!(config.failure_codes, GrpcFailureCodes::DEFAULT);
+        let windows = config
+            .windows()
+            .get("/catalog.v1.CatalogService/GetProduct");
+        assert_eq!(
+            (windows.fresh, windows.stale),
+            (Duration::ZERO, Duration::from_secs(300))
+        );
+        assert_eq!(config.negative_ttl(), None);
+    }
+
+    #[test]
+    fn windows_can_be_set_per_method() {
+        let config = parse(&[
+            "--cache-fresh-ms",
+            "1000",
+            "--cache-window",
+            "/catalog.v1.CatalogService/ListProducts=fresh:5s,stale:10m",
+        ])
+        .unwrap();
+        let windows = config.windows();
+        assert_eq!(
+            windows.get("/catalog.v1.CatalogService/ListProducts"),
+            Windows {
+                fresh: Duration::from_secs(5),
+                stale: Duration::from_secs(600)
+            }
+        );
+        assert_eq!(
+            windows.get("/catalog.v1.CatalogService/GetProduct"),
+            Windows {
+                fresh: Duration::from_secs(1),
+                stale: Duration::from_secs(300)
+            }
+        );
         assert_eq!(config.redis_url, None);
         let config = parse(&["--redis-url", "redis://user:secret@cache:6380/2"]).unwrap();
         assert_eq!(
@@ -297,7 +490,6 @@ mod tests {
             (&["--backend-url", "ftp://backend:50052"], "--backend-url"),
             (&["--backend-url", "backend:50052"], "--backend-url"),
             (&["--redis-url", "nope://cache:6379"], "--redis-url"),
-            (&["--redis-url", "rediss://cache:6379"], "--redis-url"),
             (&["--redis-url", "redis://"], "--redis-url"),
             (&["--redis-url", "foo"], "--redis-url"),
             (&["--redis-url", "redis://cache:notaport"], "--redis-url"),

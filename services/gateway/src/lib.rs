@@ -8,19 +8,23 @@
 //!   start-up.
 //! * `proxy`: the catalog methods; each checks its request and makes a
 //!   resilient call.
-//! * `fallback`: the resilient call itself: circuit, budget, backend, and
-//!   the cache when those fail.
+//! * `fallback`: the resilient call itself: a fresh cached answer, or one
+//!   backend call shared by identical requests, through circuit and budget,
+//!   and the last known good answer when those fail.
 //! * `backend`: the traced, lazily connected channel to the backend.
+//! * `budget`: the gateway's time limit on one backend call.
 //! * `deadline`: the caller's `grpc-timeout`.
 //! * `metadata`: `x-cache`, `x-cache-age` and `x-circuit-state`.
 //! * `status`: the `UNAVAILABLE` a caller gets when nothing can answer.
-//! * `admin`: `gateway.v1.CircuitAdminService`, on the admin listener only.
+//! * `admin`: `gateway.v1.CircuitAdminService` and `CacheAdminService`, on
+//!   the admin listener only.
 //!
 //! [`Gateway::serve`] runs both listeners until its shutdown future
 //! completes; the binary and the tests start it the same way.
 
 mod admin;
 mod backend;
+mod budget;
 pub mod config;
 mod deadline;
 mod fallback;
@@ -33,6 +37,7 @@ use std::{future::Future, sync::Arc};
 use resilient_catalog::{
     breaker::CircuitRegistry,
     cache::{CacheError, LastKnownGood},
+    coalesce::Coalescer,
     proto::{
         catalog::v1::{
             self as catalog, GET_PRODUCT_PATH, LIST_PRODUCTS_PATH,
@@ -41,8 +46,10 @@ use resilient_catalog::{
         },
         gateway::v1::{
             self as admin_proto,
+            cache_admin_service_server::{self, CacheAdminServiceServer},
             circuit_admin_service_server::{self, CircuitAdminServiceServer},
         },
+        schema_version,
     },
     server::{self, Announced},
 };
@@ -88,10 +95,13 @@ impl Gateway {
         for method in [GET_PRODUCT_PATH, LIST_PRODUCTS_PATH] {
             circuits.circuit(method);
         }
+        // Answers are keyed under the catalog contract's schema version:
+        // a deploy that changes its messages starts with new keys.
+        let cache_config = config.cache(&schema_version(catalog::FILE_DESCRIPTOR_SET));
         let cache = match &config.redis_url {
-            Some(url) => LastKnownGood::redis(url, &config.redis(), &config.cache())
+            Some(url) => LastKnownGood::redis(url, &config.redis(), &cache_config)
                 .map_err(StartError::Redis)?,
-            None => LastKnownGood::in_memory(&config.cache()),
+            None => LastKnownGood::in_memory(&cache_config),
         };
         let channel = backend::channel(&config.backend_url, config.timeout());
         Ok(Self {
@@ -102,6 +112,13 @@ impl Gateway {
                     failures: config.failure_codes,
                     cache,
                     timeout: config.timeout(),
+                    windows: Arc::new(config.windows()),
+                    negative_ttl: config.negative_ttl(),
+                    revalidate: config.cache_stale_while_revalidate,
+                    coalescer: Arc::new(Coalescer::new(
+                        usize::try_from(config.coalesce_max_in_flight).unwrap_or(usize::MAX),
+                    )),
+                    counters: Arc::default(),
                 },
             },
         })
@@ -167,16 +184,26 @@ impl Gateway {
         listener: TcpListener,
         stop: CancellationToken,
     ) -> Result<(), tonic::transport::Error> {
-        let admin = admin::CircuitAdmin {
+        let circuits = admin::CircuitAdmin {
             circuits: Arc::clone(&self.proxy.fallback.circuits),
+        };
+        let cache = admin::CacheAdmin {
+            fallback: self.proxy.fallback.clone(),
         };
         server::serve(
             listener,
-            Routes::new(CircuitAdminServiceServer::new(admin)),
-            &[Announced {
-                name: circuit_admin_service_server::SERVICE_NAME,
-                descriptor_set: admin_proto::FILE_DESCRIPTOR_SET,
-            }],
+            Routes::new(CircuitAdminServiceServer::new(circuits))
+                .add_service(CacheAdminServiceServer::new(cache)),
+            &[
+                Announced {
+                    name: circuit_admin_service_server::SERVICE_NAME,
+                    descriptor_set: admin_proto::FILE_DESCRIPTOR_SET,
+                },
+                Announced {
+                    name: cache_admin_service_server::SERVICE_NAME,
+                    descriptor_set: admin_proto::FILE_DESCRIPTOR_SET,
+                },
+            ],
             stop.cancelled_owned(),
         )
         .await

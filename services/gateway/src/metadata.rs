@@ -12,6 +12,11 @@ pub(crate) enum CacheStatus {
     /// Not from the cache: the backend answered just now (or the gateway
     /// itself refused the request).
     Miss,
+    /// A cached answer within its fresh window: the backend was not called.
+    Hit {
+        /// How long ago the answer was stored.
+        age: Duration,
+    },
     /// A cached answer served because the backend failed, timed out or its
     /// circuit is open.
     Stale {
@@ -25,6 +30,7 @@ impl CacheStatus {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             CacheStatus::Miss => "miss",
+            CacheStatus::Hit { .. } => "hit",
             CacheStatus::Stale { .. } => "stale",
         }
     }
@@ -34,7 +40,7 @@ impl CacheStatus {
 /// `x-circuit-state`.
 pub(crate) fn insert(metadata: &mut MetadataMap, cache: CacheStatus, circuit: CircuitState) {
     metadata.insert("x-cache", MetadataValue::from_static(cache.as_str()));
-    if let CacheStatus::Stale { age } = cache {
+    if let CacheStatus::Hit { age } | CacheStatus::Stale { age } = cache {
         metadata.insert("x-cache-age", MetadataValue::from(age.as_secs()));
     }
     metadata.insert(

@@ -2,9 +2,51 @@
 //! every failure of the backend path becomes `UNAVAILABLE` here, and
 //! nowhere else.
 
+use bytes::Bytes;
 use resilient_catalog::{breaker::BreakerError, grpc_code};
-use tonic::{Code, Status};
+use tonic::{Code, Status, metadata::MetadataMap};
 use tonic_types::{ErrorDetails, StatusExt as _};
+
+/// A status that every caller sharing one backend call can be given: tonic's
+/// `Status` is not `Clone`, so its parts are kept and a new one made for
+/// each caller.
+#[derive(Clone, Debug)]
+pub(crate) struct SharedStatus {
+    code: Code,
+    message: String,
+    details: Bytes,
+    metadata: MetadataMap,
+}
+
+impl SharedStatus {
+    /// The `NOT_FOUND` of a cached negative answer.
+    pub(crate) fn not_found() -> Self {
+        Self::from(&Status::not_found(
+            "no such product (a cached answer of the backend's)",
+        ))
+    }
+
+    /// A status for one caller.
+    pub(crate) fn to_status(&self) -> Status {
+        Status::with_details_and_metadata(
+            self.code,
+            self.message.clone(),
+            self.details.clone(),
+            self.metadata.clone(),
+        )
+    }
+}
+
+impl From<&Status> for SharedStatus {
+    fn from(status: &Status) -> Self {
+        Self {
+            code: status.code(),
+            message: status.message().to_owned(),
+            details: Bytes::copy_from_slice(status.details()),
+            metadata: status.metadata().clone(),
+        }
+    }
+}
 
 /// The answer when the backend could not answer and no cached answer
 /// exists. The message says why; while the circuit is open the status
@@ -72,6 +114,20 @@ mod tests {
         assert!(status.message().contains("is open"), "{}", status.message());
         let retry = status.get_details_retry_info().expect("RetryInfo");
         assert_eq!(retry.retry_delay, Some(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn a_shared_status_keeps_every_part() {
+        let original = unavailable(&BreakerError::Inner(Status::internal("boom")));
+        let mut original = original;
+        original
+            .metadata_mut()
+            .insert("x-extra", "1".parse().unwrap());
+        let copy = SharedStatus::from(&original).to_status();
+        assert_eq!(copy.code(), original.code());
+        assert_eq!(copy.message(), original.message());
+        assert_eq!(copy.details(), original.details());
+        assert_eq!(copy.metadata().get("x-extra").unwrap(), "1");
     }
 
     #[test]
