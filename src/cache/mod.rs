@@ -136,6 +136,11 @@ pub struct LastKnownGood {
 #[derive(Debug)]
 struct Inner {
     config: CacheConfig,
+    /// The cache's clock: the wall time at start, moved on by tokio's
+    /// monotonic clock. Ages read against other replicas' entries as wall
+    /// time does, a wall clock stepped back or forth does not make answers
+    /// younger or older, and tests that pause tokio's clock control ages.
+    clock: (SystemTime, Instant),
     local: MemoryStore,
     remote: Option<redis::RedisStore>,
     /// Permits for Redis writes; see [`CacheConfig::max_pending_writes`].
@@ -173,6 +178,7 @@ impl LastKnownGood {
         Self {
             inner: Arc::new(Inner {
                 config: config.clone(),
+                clock: (whole_millis(SystemTime::now()), Instant::now()),
                 local: MemoryStore::new(config.memory_capacity_bytes),
                 remote,
                 pending_writes: Arc::new(Semaphore::new(write_capacity as usize)),
@@ -192,6 +198,17 @@ impl LastKnownGood {
         match self.inner.remote {
             Some(_) => "memory+redis",
             None => "memory",
+        }
+    }
+
+    /// Waits, for at most `timeout`, until Redis is connected; whether it
+    /// is (always `true` without Redis). Lookups fail at once while Redis
+    /// is disconnected, so a process that has just started waits here
+    /// briefly before serving, or its first lookups would miss.
+    pub async fn wait_until_connected(&self, timeout: Duration) -> bool {
+        match &self.inner.remote {
+            Some(remote) => remote.wait_until_connected(timeout).await,
+            None => true,
         }
     }
 
@@ -227,7 +244,7 @@ impl LastKnownGood {
 
     async fn lookup(&self, key: &CacheKey, max_age: Duration) -> Option<(Cached, &'static str)> {
         let inner = &*self.inner;
-        let now = SystemTime::now();
+        let now = inner.now();
         if let Some(local) = inner.local.get(key) {
             match entry::decode(&local.entry, now) {
                 Ok(cached) if cached.age < max_age => {
@@ -312,7 +329,7 @@ impl LastKnownGood {
         }
         let span = tracing::info_span!("cache.set", otel.kind = "internal");
         let _entered = span.enter();
-        let entry = entry::encode(&payload, SystemTime::now());
+        let entry = entry::encode(&payload, inner.now());
         let hash = payload_hash(&payload);
         let recently_written = inner
             .local
@@ -415,6 +432,22 @@ impl LastKnownGood {
     }
 }
 
+/// `time`, cut to the millisecond that entries record: ages then come out
+/// exact when the cache's clock moves by whole milliseconds.
+fn whole_millis(time: SystemTime) -> SystemTime {
+    let since_epoch = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    std::time::UNIX_EPOCH + Duration::from_millis(since_epoch.as_millis() as u64)
+}
+
+impl Inner {
+    fn now(&self) -> SystemTime {
+        let (wall, monotonic) = self.clock;
+        wall + monotonic.elapsed()
+    }
+}
+
 /// The hash that tells an answer from a different one, for the rewrite
 /// throttle.
 fn payload_hash(payload: &Payload) -> u64 {
@@ -467,6 +500,29 @@ mod tests {
         // while younger than that.
         assert!(cache.get(&key, Duration::from_secs(1)).await.is_some());
         assert_eq!(cache.stats().local_hits, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_ages_with_tokio_time() {
+        let cache = cache(CacheConfig::default());
+        let key = key(&cache, 2);
+        cache.put(
+            key.clone(),
+            Payload::Value(Bytes::from_static(b"a")),
+            Duration::from_secs(60),
+        );
+        tokio::time::advance(Duration::from_secs(10) - Duration::from_millis(1)).await;
+        let found = cache
+            .get(&key, Duration::from_secs(10))
+            .await
+            .expect("younger than 10s");
+        assert_eq!(found.age, Duration::from_millis(9_999));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(
+            cache.get(&key, Duration::from_secs(10)).await.is_none(),
+            "10s old is past a 10s window"
+        );
+        assert!(cache.get(&key, Duration::from_secs(11)).await.is_some());
     }
 
     #[tokio::test]

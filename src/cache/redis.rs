@@ -191,6 +191,15 @@ impl RedisStore {
         })
     }
 
+    /// Waits until every connection of the pool is up, for at most
+    /// `timeout`; whether they are.
+    pub(crate) async fn wait_until_connected(&self, timeout: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(timeout, self.pool.wait_for_connect()).await,
+            Ok(Ok(()))
+        )
+    }
+
     /// The circuit that guards Redis.
     pub(crate) fn circuit(&self) -> &'static Circuit {
         self.circuit

@@ -223,6 +223,14 @@ pub struct MethodWindows {
 }
 
 impl MethodWindows {
+    /// The same windows for every method.
+    pub fn uniform(windows: Windows) -> Self {
+        Self {
+            default: windows,
+            methods: std::collections::HashMap::new(),
+        }
+    }
+
     /// The windows of `method`.
     pub fn get(&self, method: &str) -> Windows {
         self.methods.get(method).copied().unwrap_or(self.default)

@@ -403,3 +403,311 @@ fn record(span: &Span, cache: CacheStatus, state: CircuitState) {
     span.set_attribute("cache.status", cache.as_str());
     span.set_attribute("circuit.state", state.as_str());
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{
+        Mutex,
+        atomic::{AtomicUsize, Ordering::SeqCst},
+    };
+
+    use resilient_catalog::{
+        breaker::BreakerConfig,
+        cache::CacheConfig,
+        proto::catalog::v1::{GET_PRODUCT_PATH, GetProductRequest, GetProductResponse, Product},
+    };
+    use tower::service_fn;
+
+    use super::*;
+
+    /// What the scripted backend does.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Script {
+        Answer,
+        Fail,
+        NotFound,
+    }
+
+    /// A backend that follows a script and counts its calls.
+    #[derive(Clone)]
+    struct Backend {
+        script: Arc<Mutex<Script>>,
+        takes: Duration,
+        calls: Arc<AtomicUsize>,
+    }
+
+    impl Backend {
+        fn new(takes: Duration) -> Self {
+            Self {
+                script: Arc::new(Mutex::new(Script::Answer)),
+                takes,
+                calls: Arc::default(),
+            }
+        }
+
+        fn set(&self, script: Script) {
+            *self.script.lock().unwrap() = script;
+        }
+
+        fn calls(&self) -> usize {
+            self.calls.load(SeqCst)
+        }
+
+        fn service(
+            &self,
+        ) -> impl Service<
+            Request<GetProductRequest>,
+            Response = Response<GetProductResponse>,
+            Error = Status,
+            Future = impl Send,
+        > + Clone
+        + Send
+        + 'static {
+            let backend = self.clone();
+            service_fn(move |request: Request<GetProductRequest>| {
+                let backend = backend.clone();
+                async move {
+                    backend.calls.fetch_add(1, SeqCst);
+                    tokio::time::sleep(backend.takes).await;
+                    let script = *backend.script.lock().unwrap();
+                    match script {
+                        Script::Answer => Ok(Response::new(GetProductResponse {
+                            product: Some(Product {
+                                id: request.into_inner().id,
+                                ..Product::default()
+                            }),
+                        })),
+                        Script::Fail => Err(Status::unavailable("scripted outage")),
+                        Script::NotFound => Err(Status::not_found("no such product")),
+                    }
+                }
+            })
+        }
+    }
+
+    fn fallback(fresh: Duration, stale: Duration) -> Fallback {
+        Fallback {
+            circuits: Arc::new(
+                CircuitRegistry::new(
+                    BreakerConfig {
+                        volume_threshold: 1_000, // never opens here
+                        ..BreakerConfig::default()
+                    },
+                    10,
+                )
+                .unwrap(),
+            ),
+            failures: GrpcFailureCodes::DEFAULT,
+            cache: LastKnownGood::in_memory(&CacheConfig::default()),
+            timeout: Duration::from_secs(3),
+            windows: Arc::new(MethodWindows::uniform(Windows { fresh, stale })),
+            negative_ttl: None,
+            revalidate: false,
+            coalescer: Arc::new(Coalescer::new(100)),
+            counters: Arc::default(),
+        }
+    }
+
+    async fn get(
+        fallback: &Fallback,
+        backend: &Backend,
+        id: &str,
+    ) -> Result<Response<GetProductResponse>, Status> {
+        let request = Request::new(GetProductRequest { id: id.into() });
+        fallback
+            .call(GET_PRODUCT_PATH, request, backend.service())
+            .await
+    }
+
+    fn x_cache<T>(result: &Result<Response<T>, Status>) -> (String, Option<u64>) {
+        let metadata = match result {
+            Ok(response) => response.metadata(),
+            Err(status) => status.metadata(),
+        };
+        let value = |key| metadata.get(key).map(|v| v.to_str().unwrap().to_owned());
+        (
+            value("x-cache").unwrap(),
+            value("x-cache-age").map(|age| age.parse().unwrap()),
+        )
+    }
+
+    const SECOND: Duration = Duration::from_secs(1);
+    const MILLI: Duration = Duration::from_millis(1);
+
+    #[tokio::test(start_paused = true)]
+    async fn within_the_fresh_window_the_backend_is_not_called() {
+        let (fallback, backend) = (
+            fallback(10 * SECOND, 60 * SECOND),
+            Backend::new(Duration::ZERO),
+        );
+        assert_eq!(
+            x_cache(&get(&fallback, &backend, "a").await),
+            ("miss".into(), None)
+        );
+
+        tokio::time::advance(10 * SECOND - MILLI).await;
+        let hit = get(&fallback, &backend, "a").await;
+        assert_eq!(x_cache(&hit), ("hit".into(), Some(9)));
+        assert_eq!(hit.unwrap().into_inner().product.unwrap().id, "a");
+        assert_eq!(backend.calls(), 1);
+
+        // At 10s the answer is no longer fresh: the backend is asked.
+        tokio::time::advance(MILLI).await;
+        assert_eq!(
+            x_cache(&get(&fallback, &backend, "a").await),
+            ("miss".into(), None)
+        );
+        assert_eq!(backend.calls(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn within_the_stale_window_a_failure_is_answered_and_past_it_not() {
+        let (fallback, backend) = (
+            fallback(Duration::ZERO, 60 * SECOND),
+            Backend::new(Duration::ZERO),
+        );
+        get(&fallback, &backend, "a").await.unwrap();
+        backend.set(Script::Fail);
+
+        tokio::time::advance(60 * SECOND - MILLI).await;
+        let stale = get(&fallback, &backend, "a").await;
+        assert_eq!(x_cache(&stale), ("stale".into(), Some(59)));
+        assert_eq!(stale.unwrap().into_inner().product.unwrap().id, "a");
+
+        tokio::time::advance(MILLI).await;
+        let gone = get(&fallback, &backend, "a").await;
+        assert_eq!(x_cache(&gone), ("miss".into(), None));
+        assert_eq!(gone.unwrap_err().code(), Code::Unavailable);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_no_fresh_window_the_backend_is_always_asked() {
+        let (fallback, backend) = (
+            fallback(Duration::ZERO, 60 * SECOND),
+            Backend::new(Duration::ZERO),
+        );
+        for _ in 0..3 {
+            assert_eq!(x_cache(&get(&fallback, &backend, "a").await).0, "miss");
+        }
+        assert_eq!(backend.calls(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hit_past_half_its_fresh_window_refreshes_once_in_the_background() {
+        let mut fallback = fallback(10 * SECOND, 60 * SECOND);
+        fallback.revalidate = true;
+        let backend = Backend::new(Duration::ZERO);
+        get(&fallback, &backend, "a").await.unwrap();
+
+        tokio::time::advance(5 * SECOND - MILLI).await;
+        assert_eq!(x_cache(&get(&fallback, &backend, "a").await).0, "hit");
+        tokio::task::yield_now().await;
+        assert_eq!(backend.calls(), 1, "not yet half way: no refresh");
+
+        tokio::time::advance(MILLI).await;
+        assert_eq!(
+            x_cache(&get(&fallback, &backend, "a").await),
+            ("hit".into(), Some(5))
+        );
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(backend.calls(), 2, "one refresh");
+        // The refreshed answer is young again: no further refresh.
+        assert_eq!(
+            x_cache(&get(&fallback, &backend, "a").await),
+            ("hit".into(), Some(0))
+        );
+        tokio::task::yield_now().await;
+        assert_eq!(backend.calls(), 2);
+        assert_eq!(fallback.counters.revalidations.load(Relaxed), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hundred_identical_requests_make_one_backend_call() {
+        let fallback = fallback(Duration::ZERO, 60 * SECOND);
+        let backend = Backend::new(100 * MILLI);
+        let calls: Vec<_> = (0..100)
+            .map(|_| {
+                let (fallback, backend) = (fallback.clone(), backend.clone());
+                tokio::spawn(async move { get(&fallback, &backend, "a").await })
+            })
+            .collect();
+        for call in calls {
+            let answer = call.await.unwrap();
+            assert_eq!(x_cache(&answer).0, "miss");
+            assert_eq!(answer.unwrap().into_inner().product.unwrap().id, "a");
+        }
+        assert_eq!(backend.calls(), 1);
+        assert_eq!(fallback.coalescer.followers(), 99);
+
+        // Different requests do not share.
+        let (b, c) = tokio::join!(get(&fallback, &backend, "b"), get(&fallback, &backend, "c"));
+        assert!(b.is_ok() && c.is_ok());
+        assert_eq!(backend.calls(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shared_failures_are_shared_too() {
+        let fallback = fallback(Duration::ZERO, 60 * SECOND);
+        let backend = Backend::new(100 * MILLI);
+        backend.set(Script::Fail);
+        let calls: Vec<_> = (0..20)
+            .map(|_| {
+                let (fallback, backend) = (fallback.clone(), backend.clone());
+                tokio::spawn(async move { get(&fallback, &backend, "a").await })
+            })
+            .collect();
+        for call in calls {
+            let status = call.await.unwrap().unwrap_err();
+            assert_eq!(status.code(), Code::Unavailable);
+            assert!(
+                status.message().contains("scripted outage"),
+                "{}",
+                status.message()
+            );
+        }
+        assert_eq!(backend.calls(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn not_found_is_never_cached_as_product_data() {
+        let (fallback, backend) = (
+            fallback(10 * SECOND, 60 * SECOND),
+            Backend::new(Duration::ZERO),
+        );
+        backend.set(Script::NotFound);
+        for _ in 0..2 {
+            let status = get(&fallback, &backend, "a").await.unwrap_err();
+            assert_eq!(status.code(), Code::NotFound);
+        }
+        assert_eq!(backend.calls(), 2, "not cached by default");
+
+        backend.set(Script::Fail);
+        let status = get(&fallback, &backend, "a").await.unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::Unavailable,
+            "no stale answer from a NOT_FOUND"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn not_found_can_be_cached_briefly() {
+        let mut fallback = fallback(Duration::ZERO, 60 * SECOND);
+        fallback.negative_ttl = Some(5 * SECOND);
+        let backend = Backend::new(Duration::ZERO);
+        backend.set(Script::NotFound);
+        get(&fallback, &backend, "a").await.unwrap_err();
+
+        tokio::time::advance(5 * SECOND - MILLI).await;
+        let cached = get(&fallback, &backend, "a").await;
+        assert_eq!(x_cache(&cached), ("hit".into(), Some(4)));
+        assert_eq!(cached.unwrap_err().code(), Code::NotFound);
+        assert_eq!(backend.calls(), 1);
+
+        tokio::time::advance(MILLI).await;
+        get(&fallback, &backend, "a").await.unwrap_err();
+        assert_eq!(backend.calls(), 2, "past its TTL the backend is asked");
+    }
+}

@@ -32,7 +32,7 @@ mod metadata;
 mod proxy;
 mod status;
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use resilient_catalog::{
     breaker::CircuitRegistry,
@@ -154,6 +154,12 @@ impl Gateway {
         });
 
         let cache = self.proxy.fallback.cache.clone();
+        // Lookups fail at once while Redis is disconnected: give it a
+        // moment to connect, so the first answers can come from it. A Redis
+        // that is down does not hold the gateway back longer than that.
+        if !cache.wait_until_connected(Duration::from_secs(1)).await {
+            tracing::warn!("Redis is not reachable yet; serving without it until it is");
+        }
         let public = self.public_server(public, stop.clone());
         let admin = self.admin_server(admin, stop.clone());
         let result = tokio::try_join!(public, admin).map(|_| ());
