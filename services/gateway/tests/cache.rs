@@ -373,3 +373,39 @@ async fn a_redis_cluster_serves_the_fallback_and_survives_a_primary_failover() {
     .await;
     assert_eq!(stats(&reader).await.redis_hits, ids.len() as u64);
 }
+
+#[tokio::test]
+async fn a_redis_that_never_answers_costs_requests_nothing() {
+    // Accepts connections, reads, never answers: a hung Redis.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let backend = TestBackend::start().await;
+    let mut config = with_redis(&backend, format!("redis://127.0.0.1:{port}"));
+    config.redis_timeout_ms = 100;
+    let gateway = TestGateway::start(config).await;
+
+    let mut catalog = gateway.catalog();
+    for n in 0..30 {
+        let id = format!("sku-{}", 1001 + n % 36);
+        let answer = catalog.get_product(get_product(&id)).await.unwrap();
+        assert_eq!(meta(answer.metadata(), "x-cache"), Some("miss"));
+    }
+    // The in-process tier still serves the fallback.
+    backend.set_error_rate(1.0).await;
+    let stale = catalog.get_product(get_product("sku-1001")).await.unwrap();
+    assert_eq!(meta(stale.metadata(), "x-cache"), Some("stale"));
+    // The writes waited in the background, and timed out there.
+    gateway.flush_cache().await;
+    let counted = stats(&gateway).await;
+    assert_eq!(counted.writes, 0);
+    assert!(
+        counted.redis_errors + counted.redis_skipped + counted.dropped_writes > 0,
+        "the hung Redis was noticed: {counted:?}"
+    );
+}

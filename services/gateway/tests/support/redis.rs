@@ -22,9 +22,15 @@ impl RedisServer {
 
     /// Starts a server on `port`: no persistence, loopback only.
     pub async fn start_on(port: u16) -> Self {
+        Self::start_with(port, &[]).await
+    }
+
+    /// Starts a server on `port` with more `redis-server` arguments.
+    pub async fn start_with(port: u16, args: &[&str]) -> Self {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -83,19 +89,14 @@ impl RedisServer {
         Self::wait_for(self.port).await;
     }
 
-    /// Waits until a Redis on `port` answers PING.
+    /// Waits until a Redis on `port` answers PING (or asks for a
+    /// password, which means it is up too).
     pub async fn wait_for(port: u16) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
-            if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-                let mut reply = [0; 7];
-                if stream.write_all(b"PING\r\n").is_ok()
-                    && stream.read_exact(&mut reply).is_ok()
-                    && &reply == b"+PONG\r\n"
-                {
-                    return;
-                }
+            let reply = command(port, "PING");
+            if reply.starts_with("+PONG") || reply.starts_with("-NOAUTH") {
+                return;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
