@@ -409,3 +409,32 @@ async fn a_redis_that_never_answers_costs_requests_nothing() {
         "the hung Redis was noticed: {counted:?}"
     );
 }
+
+#[tokio::test]
+async fn a_hundred_identical_requests_over_grpc_make_one_backend_call() {
+    let backend = TestBackend::start().await;
+    let gateway = TestGateway::start(gateway_config(backend.url())).await;
+    backend
+        .set_faults(resilient_catalog::proto::backend::v1::SetFaultsRequest {
+            latency_ms: 300,
+            ..Default::default()
+        })
+        .await;
+
+    let requests: Vec<_> = (0..100)
+        .map(|_| {
+            let mut catalog = gateway.catalog();
+            tokio::spawn(async move { catalog.get_product(get_product("sku-1001")).await })
+        })
+        .collect();
+    for request in requests {
+        let answer = request.await.unwrap().unwrap();
+        assert_eq!(answer.into_inner().product.unwrap().id, "sku-1001");
+    }
+    assert_eq!(
+        backend.calls(),
+        1,
+        "one call for a hundred identical requests"
+    );
+    assert_eq!(stats(&gateway).await.coalesced_requests, 99);
+}
