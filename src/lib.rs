@@ -14,16 +14,21 @@
 //!   `fred`). It knows keys, bytes and ages, nothing of gRPC.
 //! * [`coalesce`]: concurrent identical requests sharing one call.
 //! * [`grpc_code`]: gRPC status codes by their canonical names.
-//! * [`telemetry`]: tracing and OpenTelemetry set-up, and the tower layers
-//!   that carry the W3C trace context across gRPC calls.
+//! * [`telemetry`]: tracing and OpenTelemetry set-up, the tower layers
+//!   that carry the W3C trace context across gRPC calls, and Prometheus
+//!   metrics.
 //! * [`server`]: what every listener serves besides its own services:
-//!   health, [`reflection`] in both versions, the trace layer.
+//!   health, [`reflection`] in both versions, the trace and metrics layers,
+//!   and `/metrics` on admin listeners.
 //! * [`shutdown`]: the signal that starts a graceful shutdown.
+//! * [`health_check`]: the binaries' `healthcheck` subcommand, for
+//!   container health checks.
 
 pub mod breaker;
 pub mod cache;
 pub mod coalesce;
 pub mod grpc_code;
+pub mod health_check;
 pub mod proto;
 pub mod reflection;
 pub mod server;

@@ -1,15 +1,26 @@
-//! What every gRPC listener of ours has: the trace layer, `grpc.health.v1`,
-//! reflection in both versions and a graceful shutdown. One place, so that
-//! the backend's listener and the gateway's two cannot drift apart.
+//! What every gRPC listener of ours has: the trace and metrics layers,
+//! `grpc.health.v1`, reflection in both versions and a graceful shutdown;
+//! and, on admin listeners, `/metrics` for Prometheus. One place, so that
+//! the listeners of the backend and the gateway cannot drift apart.
 
 use std::future::Future;
 
+use axum::{http::header, routing::get};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{service::Routes, transport::Server};
 use tonic_health::ServingStatus;
 
-use crate::{reflection, telemetry};
+use crate::{
+    reflection,
+    telemetry::{
+        self,
+        metrics::{KnownMethods, MetricsEndpoint, RpcMetricsLayer},
+    },
+};
+
+/// The content type of the Prometheus text format.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// A service as health checks and reflection announce it.
 #[derive(Clone, Copy, Debug)]
@@ -29,10 +40,14 @@ pub struct Announced {
 /// reports the server (`""`) and each `announced` service `SERVING`, and
 /// reflection (`grpc.reflection.v1` and `v1alpha`) over the `announced`
 /// descriptors only, so a listener never describes what it does not serve.
+/// With `metrics`, it also serves `GET /metrics` over HTTP/1.1 and h2c.
+/// Every gRPC call is traced and counted in
+/// `rpc_server_call_duration_seconds`.
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     announced: &[Announced],
+    metrics: Option<MetricsEndpoint>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -42,13 +57,48 @@ pub async fn serve(
             .await;
     }
     let descriptor_sets: Vec<_> = announced.iter().map(|s| s.descriptor_set).collect();
+    let methods = KnownMethods::of(
+        announced
+            .iter()
+            .map(|service| (service.name, service.descriptor_set))
+            .chain([
+                (
+                    "grpc.health.v1.Health",
+                    tonic_health::pb::FILE_DESCRIPTOR_SET,
+                ),
+                (
+                    "grpc.reflection.v1.ServerReflection",
+                    tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+                ),
+                (
+                    "grpc.reflection.v1alpha.ServerReflection",
+                    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+                ),
+            ]),
+    );
+    let (routes, accept_http1) = match metrics {
+        // Prometheus scrapes over HTTP/1.1.
+        Some(endpoint) => (with_metrics(routes, endpoint), true),
+        None => (routes, false),
+    };
 
     Server::builder()
+        .accept_http1(accept_http1)
         .layer(telemetry::server_layer())
+        .layer(RpcMetricsLayer::server(methods))
         .add_routes(routes)
         .add_service(health_service)
         .add_service(reflection::v1(&descriptor_sets))
         .add_service(reflection::v1alpha(&descriptor_sets))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await
+}
+
+/// `routes`, and `GET /metrics` rendering `endpoint`.
+fn with_metrics(routes: Routes, endpoint: MetricsEndpoint) -> Routes {
+    let metrics = move || {
+        let endpoint = endpoint.clone();
+        async move { ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], endpoint.render()) }
+    };
+    Routes::from(routes.into_axum_router().route("/metrics", get(metrics)))
 }

@@ -46,6 +46,16 @@ pub enum CircuitState {
 }
 
 impl CircuitState {
+    /// Every state, in the order above.
+    pub const ALL: [CircuitState; 6] = [
+        CircuitState::Closed,
+        CircuitState::Open,
+        CircuitState::HalfOpen,
+        CircuitState::ForcedOpen,
+        CircuitState::Disabled,
+        CircuitState::MetricsOnly,
+    ];
+
     /// The name used in the `x-circuit-state` metadata and log fields:
     /// `closed`, `open`, `half_open`, `forced_open`, `disabled` or
     /// `metrics_only`.
@@ -318,6 +328,13 @@ impl Circuit {
         drop(control);
         self.log(transition);
         snapshot
+    }
+
+    /// The calls counted since the circuit began, which nothing resets (a
+    /// [`Circuit::reset`] clears the window only): for monotonic counters
+    /// such as Prometheus's.
+    pub fn lifetime(&self) -> WindowCounts {
+        self.window.lifetime()
     }
 
     /// Opens the circuit until an operator changes it: every call is

@@ -85,7 +85,15 @@ struct Cell {
     counters: [AtomicU64; TALLIES],
 }
 
-/// Counts over the last `config.window`, in `config.buckets` buckets.
+/// One stripe of the totals since the start: a cache line of its own.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Totals {
+    counters: [AtomicU64; TALLIES],
+}
+
+/// Counts over the last `config.window`, in `config.buckets` buckets, and
+/// since the start (never reset, for monotonic metrics).
 #[derive(Debug)]
 pub(crate) struct Window {
     /// The bucket length in nanoseconds. Dividing by it, and by the bucket
@@ -98,6 +106,8 @@ pub(crate) struct Window {
     stripes: usize,
     /// `buckets * stripes` cells, bucket-major.
     cells: Box<[Cell]>,
+    /// `stripes` totals since the start.
+    totals: Box<[Totals]>,
 }
 
 impl Window {
@@ -114,6 +124,7 @@ impl Window {
             cells: (0..buckets as usize * stripes)
                 .map(|_| Cell::default())
                 .collect(),
+            totals: (0..stripes).map(|_| Totals::default()).collect(),
         }
     }
 
@@ -122,8 +133,9 @@ impl Window {
         let epoch = now / self.bucket_nanos;
         let tag = epoch as u32;
         let bucket = (epoch % self.buckets) as usize;
-        let counter =
-            &self.cells[bucket * self.stripes + stripe(self.stripes)].counters[tally as usize];
+        let stripe = stripe(self.stripes);
+        self.totals[stripe].counters[tally as usize].fetch_add(1, Relaxed);
+        let counter = &self.cells[bucket * self.stripes + stripe].counters[tally as usize];
         let mut current = counter.load(Relaxed);
         loop {
             let current_tag = (current >> 32) as u32;
@@ -154,17 +166,22 @@ impl Window {
                 }
             }
         }
-        WindowCounts {
-            successes: sums[Tally::Success as usize],
-            failures: sums[Tally::Failure as usize],
-            timeouts: sums[Tally::Timeout as usize],
-            slow_calls: sums[Tally::SlowCall as usize],
-            rejections: sums[Tally::Rejection as usize],
-            short_circuits: sums[Tally::ShortCircuit as usize],
-        }
+        counts(sums)
     }
 
-    /// Forgets every count, at `now`.
+    /// The counts since the start, which nothing resets.
+    pub(crate) fn lifetime(&self) -> WindowCounts {
+        let mut sums = [0u64; TALLIES];
+        for totals in self.totals.iter() {
+            for (sum, counter) in sums.iter_mut().zip(&totals.counters) {
+                *sum += counter.load(Relaxed);
+            }
+        }
+        counts(sums)
+    }
+
+    /// Forgets every count of the window, at `now` (not the totals since
+    /// the start).
     pub(crate) fn clear(&self, now: u64) {
         // A count of 0, tagged with an epoch that has just expired.
         let expired = pack(
@@ -176,6 +193,17 @@ impl Window {
                 counter.store(expired, Relaxed);
             }
         }
+    }
+}
+
+fn counts(sums: [u64; TALLIES]) -> WindowCounts {
+    WindowCounts {
+        successes: sums[Tally::Success as usize],
+        failures: sums[Tally::Failure as usize],
+        timeouts: sums[Tally::Timeout as usize],
+        slow_calls: sums[Tally::SlowCall as usize],
+        rejections: sums[Tally::Rejection as usize],
+        short_circuits: sums[Tally::ShortCircuit as usize],
     }
 }
 
@@ -284,13 +312,24 @@ mod tests {
     }
 
     #[test]
-    fn clear_forgets_everything() {
+    fn clear_forgets_the_window_but_not_the_lifetime() {
         let window = window();
         window.record(SECOND, Tally::Failure);
         window.clear(SECOND);
         assert_eq!(window.totals(SECOND), WindowCounts::default());
         window.record(SECOND, Tally::Failure);
         assert_eq!(window.totals(SECOND).failures, 1);
+        assert_eq!(window.lifetime().failures, 2);
+    }
+
+    #[test]
+    fn the_lifetime_counts_outlast_the_window() {
+        let window = window();
+        window.record(0, Tally::Success);
+        window.record(60 * SECOND, Tally::Rejection);
+        assert_eq!(window.totals(60 * SECOND).successes, 0);
+        let lifetime = window.lifetime();
+        assert_eq!((lifetime.successes, lifetime.rejections), (1, 1));
     }
 
     #[test]

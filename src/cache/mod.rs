@@ -39,7 +39,7 @@ pub use entry::{Cached, Payload};
 pub use key::{CacheKey, KeySpace};
 pub use redis::{RedisOptions, check_redis_url};
 
-use crate::breaker::CircuitState;
+use crate::breaker::Circuit;
 use memory::{LocalEntry, MemoryStore};
 
 /// Why a cache could not be set up.
@@ -212,12 +212,9 @@ impl LastKnownGood {
         }
     }
 
-    /// The state of the circuit that guards Redis, if there is a Redis.
-    pub fn redis_state(&self) -> Option<CircuitState> {
-        self.inner
-            .remote
-            .as_ref()
-            .map(|remote| remote.circuit().state())
+    /// The circuit that guards Redis, if there is a Redis.
+    pub fn redis_circuit(&self) -> Option<&'static Circuit> {
+        self.inner.remote.as_ref().map(|remote| remote.circuit())
     }
 
     /// The entry stored under `key`, if one is younger than `max_age`: from

@@ -162,6 +162,9 @@ impl<B> MakeSpan<B> for RpcSpan {
         // `catalog.v1.CatalogService/GetProduct`, and names the span.
         let method = request.uri().path().trim_start_matches('/');
         match self {
+            // A scrape of `/metrics` on an admin listener is not a call
+            // anyone wants to see in Jaeger.
+            RpcSpan::Server if !super::metrics::is_grpc(request.headers()) => Span::none(),
             RpcSpan::Server => {
                 let span = tracing::info_span!(
                     "grpc.server",

@@ -1,9 +1,11 @@
 //! Tracing for both services: log lines through `tracing-subscriber`, spans
 //! to an OTLP collector through OpenTelemetry, and the W3C trace context
-//! carried across every gRPC call so that one request is one trace.
+//! carried across every gRPC call so that one request is one trace. And
+//! their [`metrics`], for Prometheus.
 
 mod grpc;
 mod log_fields;
+pub mod metrics;
 
 pub use grpc::{
     ClientTraceLayer, InjectTraceContext, InjectTraceContextLayer, RecordStatus, RpcClassifier,

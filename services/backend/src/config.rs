@@ -9,11 +9,9 @@ use tonic::Code;
 
 use crate::chaos::FaultSettings;
 
-/// Serves the product catalog (catalog.v1) over gRPC, and lets an operator
-/// make it slow or failing on purpose (backend.v1.ChaosService) to show how
-/// the gateway in front of it copes.
+/// The backend's settings. The binary's `--help` shows them.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "backend", version)]
+#[command(name = "backend")]
 pub struct Config {
     /// The address (IP and port) to serve gRPC on: catalog, chaos, health and reflection.
     #[arg(
@@ -23,6 +21,16 @@ pub struct Config {
         value_name = "ADDR"
     )]
     pub listen: SocketAddr,
+
+    /// The address to serve Prometheus metrics on (`GET /metrics`), with
+    /// health. Loopback by default: expose it on purpose.
+    #[arg(
+        long,
+        env = "BACKEND_ADMIN_LISTEN",
+        default_value = "127.0.0.1:50054",
+        value_name = "ADDR"
+    )]
+    pub admin_listen: SocketAddr,
 
     /// A JSON catalog to serve instead of the bundled one: an object whose
     /// "products" array holds {"id", "title", "description", "category",
@@ -116,6 +124,7 @@ mod tests {
     fn the_defaults_serve_the_bundled_catalog_without_faults() {
         let config = parse(&[]).unwrap();
         assert_eq!(config.listen, "0.0.0.0:50052".parse().unwrap());
+        assert_eq!(config.admin_listen, "127.0.0.1:50054".parse().unwrap());
         assert_eq!(config.catalog, None);
         assert_eq!(config.faults(), FaultSettings::default());
     }
@@ -146,7 +155,7 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_flag() {
-        let cases: [(&[&str], &str); 7] = [
+        let cases: [(&[&str], &str); 8] = [
             (&["--error-rate", "1.5"], "--error-rate"),
             (&["--error-rate", "NaN"], "--error-rate"),
             (&["--error-rate", "lots"], "--error-rate"),
@@ -154,6 +163,7 @@ mod tests {
             (&["--error-code", "OK"], "--error-code"),
             (&["--error-code", "BROKEN"], "--error-code"),
             (&["--listen", "localhost"], "--listen"),
+            (&["--admin-listen", "9090"], "--admin-listen"),
         ];
         for (args, flag) in cases {
             let error = parse(args).unwrap_err().to_string();

@@ -3,6 +3,7 @@
 
 use std::{future::Future, sync::Arc};
 
+use metrics::{Unit, describe_gauge, gauge};
 use resilient_catalog::{
     proto::{
         backend::{
@@ -15,6 +16,7 @@ use resilient_catalog::{
         },
     },
     server::{self, Announced},
+    telemetry::metrics::{MetricsEndpoint, PrometheusHandle},
 };
 use tokio::net::TcpListener;
 use tonic::service::Routes;
@@ -108,8 +110,36 @@ impl Backend {
                     descriptor_set: backend::v1::FILE_DESCRIPTOR_SET,
                 },
             ],
+            None,
             shutdown,
         )
         .await
+    }
+
+    /// Serves `GET /metrics` (what `metrics` recorded, and the faults in
+    /// force) and `grpc.health.v1.Health` on `listener` until `shutdown`
+    /// completes.
+    pub async fn serve_admin(
+        &self,
+        listener: TcpListener,
+        metrics: PrometheusHandle,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), tonic::transport::Error> {
+        let faults = self.faults.clone();
+        describe_gauge!(
+            "backend_fault_error_rate",
+            "The probability that a catalog call fails on purpose (backend.v1.ChaosService)."
+        );
+        describe_gauge!(
+            "backend_fault_latency_seconds",
+            Unit::Seconds,
+            "The delay added to every catalog call on purpose (backend.v1.ChaosService)."
+        );
+        let endpoint = MetricsEndpoint::new(metrics).observing(move || {
+            let settings = faults.get();
+            gauge!("backend_fault_error_rate").set(settings.error_rate);
+            gauge!("backend_fault_latency_seconds").set(settings.latency.as_secs_f64());
+        });
+        server::serve(listener, Routes::default(), &[], Some(endpoint), shutdown).await
     }
 }

@@ -148,8 +148,10 @@ impl CacheAdminService for CacheAdmin {
             redis_skipped: cache.redis_skipped,
             redis_circuit_state: fallback
                 .cache
-                .redis_state()
-                .map_or(CircuitState::Unspecified, proto_state)
+                .redis_circuit()
+                .map_or(CircuitState::Unspecified, |circuit| {
+                    proto_state(circuit.state())
+                })
                 .into(),
         }))
     }

@@ -11,12 +11,9 @@ use resilient_catalog::{
     cache::{CacheConfig, KeySpace, RedisOptions},
 };
 
-/// The catalog gateway: serves `catalog.v1.CatalogService` in front of the
-/// backend, through a circuit breaker per method, and answers from the
-/// last-known-good cache when the backend fails, times out or its circuit
-/// is open.
+/// The gateway's settings. The binary's `--help` shows them.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "gateway", version, about, long_about = None)]
+#[command(name = "gateway")]
 pub struct Config {
     /// Address (IP and port) of the public gRPC listener: catalog, health,
     /// reflection.

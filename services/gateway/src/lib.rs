@@ -18,6 +18,8 @@
 //! * `status`: the `UNAVAILABLE` a caller gets when nothing can answer.
 //! * `admin`: `gateway.v1.CircuitAdminService` and `CacheAdminService`, on
 //!   the admin listener only.
+//! * `metrics`: the circuits, answers and cache, read at each scrape of
+//!   the admin listener's `/metrics`.
 //!
 //! [`Gateway::serve`] runs both listeners until its shutdown future
 //! completes; the binary and the tests start it the same way.
@@ -29,6 +31,7 @@ pub mod config;
 mod deadline;
 mod fallback;
 mod metadata;
+mod metrics;
 mod proxy;
 mod status;
 
@@ -52,6 +55,7 @@ use resilient_catalog::{
         schema_version,
     },
     server::{self, Announced},
+    telemetry::metrics::PrometheusHandle,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -75,6 +79,8 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct Gateway {
     proxy: proxy::CatalogProxy,
+    /// What the admin listener serves on `/metrics`, if anything.
+    metrics: Option<PrometheusHandle>,
 }
 
 impl Gateway {
@@ -121,7 +127,18 @@ impl Gateway {
                     counters: Arc::default(),
                 },
             },
+            metrics: None,
         })
+    }
+
+    /// Serves Prometheus metrics on the admin listener's `/metrics`: those
+    /// `handle` records (see [`telemetry::metrics::install`]), and the
+    /// circuits, answers and cache of this gateway.
+    ///
+    /// [`telemetry::metrics::install`]: resilient_catalog::telemetry::metrics::install
+    pub fn with_metrics(mut self, handle: PrometheusHandle) -> Self {
+        self.metrics = Some(handle);
+        self
     }
 
     /// The last-known-good cache.
@@ -135,7 +152,8 @@ impl Gateway {
     }
 
     /// Serves the catalog on `public` and the circuit administration on
-    /// `admin` (each with health and reflection) until `shutdown`
+    /// `admin` (each with health and reflection, and `/metrics` on `admin`
+    /// if [`Gateway::with_metrics`] asked for it) until `shutdown`
     /// completes; then stops accepting, lets the calls in flight finish,
     /// waits for pending cache writes and returns.
     pub async fn serve(
@@ -180,6 +198,7 @@ impl Gateway {
                 name: catalog_service_server::SERVICE_NAME,
                 descriptor_set: catalog::FILE_DESCRIPTOR_SET,
             }],
+            None,
             stop.cancelled_owned(),
         )
         .await
@@ -196,6 +215,10 @@ impl Gateway {
         let cache = admin::CacheAdmin {
             fallback: self.proxy.fallback.clone(),
         };
+        let metrics = self
+            .metrics
+            .clone()
+            .map(|handle| metrics::endpoint(handle, &self.proxy.fallback));
         server::serve(
             listener,
             Routes::new(CircuitAdminServiceServer::new(circuits))
@@ -210,6 +233,7 @@ impl Gateway {
                     descriptor_set: admin_proto::FILE_DESCRIPTOR_SET,
                 },
             ],
+            metrics,
             stop.cancelled_owned(),
         )
         .await

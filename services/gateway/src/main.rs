@@ -1,12 +1,37 @@
 //! The `gateway` binary: parses the flags, starts telemetry, serves until
 //! SIGTERM or SIGINT, then flushes the spans.
 
-use std::process::ExitCode;
+use std::{process::ExitCode, time::Duration};
 
-use clap::Parser as _;
+use clap::{Parser, Subcommand};
 use gateway::{Config, Gateway};
-use resilient_catalog::{shutdown, telemetry};
+use resilient_catalog::{health_check, shutdown, telemetry};
 use tokio::net::TcpListener;
+
+/// The catalog gateway: serves `catalog.v1.CatalogService` in front of the
+/// backend, through a circuit breaker per method, and answers from the
+/// last-known-good cache when the backend fails, times out or its circuit
+/// is open.
+#[derive(Parser)]
+#[command(name = "gateway", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Checks that the gateway on --listen (GATEWAY_LISTEN) answers SERVING
+    /// on grpc.health.v1; exits 0 if it does, 1 if not. For container
+    /// health checks: the image needs no other probe.
+    Healthcheck {
+        /// How long to wait for the answer, in milliseconds.
+        #[arg(long, default_value_t = 2000, value_name = "MS")]
+        timeout_ms: u64,
+    },
+}
 
 /// Why the gateway stopped, and the exit code that says so.
 enum Failure {
@@ -18,7 +43,17 @@ enum Failure {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = Config::parse();
+    let Cli { command, config } = Cli::parse();
+    if let Some(Command::Healthcheck { timeout_ms }) = command {
+        let timeout = Duration::from_millis(timeout_ms);
+        return match health_check::check(config.listen, "", timeout).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(unhealthy) => {
+                eprintln!("gateway: {unhealthy}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let telemetry = match telemetry::init(&telemetry::TelemetryConfig::from_env("gateway")) {
         Ok(telemetry) => telemetry,
         Err(error) => {
@@ -42,7 +77,11 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), Failure> {
-    let gateway = Gateway::new(&config).map_err(|error| Failure::Config(error.to_string()))?;
+    let metrics =
+        telemetry::metrics::install().map_err(|error| Failure::Run(format!("metrics: {error}")))?;
+    let gateway = Gateway::new(&config)
+        .map_err(|error| Failure::Config(error.to_string()))?
+        .with_metrics(metrics);
     let bind = |flag: &'static str, address| async move {
         TcpListener::bind(address)
             .await

@@ -21,7 +21,11 @@ struct Stack {
 async fn start_stack() -> Stack {
     let addr = || format!("127.0.0.1:{}", free_port());
     let (backend_addr, public, admin) = (addr(), addr(), addr());
-    let mut backend = Process::spawn("backend", &["--listen", &backend_addr], &[]);
+    let mut backend = Process::spawn(
+        "backend",
+        &["--listen", &backend_addr, "--admin-listen", "127.0.0.1:0"],
+        &[],
+    );
     backend
         .wait_healthy(backend_addr.parse::<SocketAddr>().unwrap())
         .await;

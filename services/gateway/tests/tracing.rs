@@ -86,7 +86,16 @@ async fn one_request_is_one_trace_across_gateway_and_backend() {
     let otlp = [("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())];
 
     let backend_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut backend = Process::spawn("backend", &["--listen", &backend_addr.to_string()], &otlp);
+    let mut backend = Process::spawn(
+        "backend",
+        &[
+            "--listen",
+            &backend_addr.to_string(),
+            "--admin-listen",
+            "127.0.0.1:0",
+        ],
+        &otlp,
+    );
     backend.wait_healthy(backend_addr).await;
 
     let public: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();

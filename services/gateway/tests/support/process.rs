@@ -138,3 +138,59 @@ pub async fn grpcurl(args: &[&str]) -> GrpcurlOutput {
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
+
+/// The samples of a Prometheus scrape, by series: `name{labels}` as the
+/// exporter writes it.
+pub struct Scrape {
+    pub text: String,
+}
+
+impl Scrape {
+    /// The value of `series`, if the scrape has it.
+    pub fn value(&self, series: &str) -> Option<f64> {
+        self.text.lines().find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().expect("a number"))
+        })
+    }
+
+    /// The value of `series`, which must be there.
+    pub fn get(&self, series: &str) -> f64 {
+        self.value(series)
+            .unwrap_or_else(|| panic!("no {series} in the scrape:\n{}", self.text))
+    }
+}
+
+/// `GET /metrics` from `addr` over HTTP/1.1, as Prometheus scrapes it.
+pub async fn scrape(addr: SocketAddr) -> Scrape {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|error| panic!("cannot connect to {addr}: {error}"));
+    let request = format!(
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAccept: text/plain\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        stream.read_to_string(&mut response),
+    )
+    .await
+    .expect("the scrape answers")
+    .unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    // A body of known length, not chunked: the test reads it as it is.
+    assert!(
+        head.to_ascii_lowercase().contains("content-length:"),
+        "{head}"
+    );
+    Scrape { text: body.into() }
+}
