@@ -27,6 +27,7 @@
 pub mod breaker;
 pub mod cache;
 pub mod coalesce;
+pub mod deadline;
 pub mod grpc_code;
 pub mod health_check;
 pub mod proto;

@@ -12,6 +12,7 @@ use tonic::{service::Routes, transport::Server};
 use tonic_health::ServingStatus;
 
 use crate::{
+    deadline::DeadlineLayer,
     reflection,
     telemetry::{
         self,
@@ -86,6 +87,7 @@ pub async fn serve(
         .accept_http1(accept_http1)
         .layer(telemetry::server_layer())
         .layer(RpcMetricsLayer::server(methods))
+        .layer(DeadlineLayer)
         .add_routes(routes)
         .add_service(health_service)
         .add_service(reflection::v1(&descriptor_sets))

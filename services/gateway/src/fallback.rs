@@ -24,7 +24,7 @@ use resilient_catalog::{
     breaker::{BreakerError, CircuitBreakerLayer, CircuitRegistry, CircuitState, GrpcFailureCodes},
     cache::{CacheKey, Cached, LastKnownGood, Payload},
     coalesce::Coalescer,
-    grpc_code,
+    deadline, grpc_code,
 };
 use tonic::{Code, Request, Response, Status};
 use tower::{Service, ServiceBuilder, ServiceExt as _};
@@ -34,7 +34,6 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use crate::{
     budget::Budget,
     config::{MethodWindows, Windows},
-    deadline,
     metadata::{self, CacheStatus},
     status::{self, SharedStatus},
 };
@@ -111,7 +110,7 @@ impl Fallback {
             .cache
             .keys()
             .key(method, &request.get_ref().encode_to_vec());
-        let caller_timeout = deadline::caller_timeout(request.metadata());
+        let caller_timeout = deadline::caller_timeout(request.metadata().as_ref());
 
         if let Some(hit) = self.fresh(&key, windows).await {
             if self.revalidate
@@ -151,7 +150,10 @@ impl Fallback {
             // The caller gives up before our budget runs out. Then the call
             // is abandoned, not failed: a dropped permit counts nothing, so
             // one impatient caller cannot open the circuit for everyone,
-            // and callers sharing the call take it over.
+            // and callers sharing the call take it over. (The listener's
+            // `DeadlineLayer` answers a moment before this timer fires and
+            // drops the call the same way; this one keeps the rule true
+            // for the proxy on its own.)
             Some(caller) if caller < self.timeout => {
                 match tokio::time::timeout(caller, self.coalescer.run(key, fetch)).await {
                     Ok(outcome) => outcome,

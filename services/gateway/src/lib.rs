@@ -13,7 +13,6 @@
 //!   and the last known good answer when those fail.
 //! * `backend`: the traced, lazily connected channel to the backend.
 //! * `budget`: the gateway's time limit on one backend call.
-//! * `deadline`: the caller's `grpc-timeout`.
 //! * `metadata`: `x-cache`, `x-cache-age` and `x-circuit-state`.
 //! * `status`: the `UNAVAILABLE` a caller gets when nothing can answer.
 //! * `admin`: `gateway.v1.CircuitAdminService` and `CacheAdminService`, on
@@ -28,7 +27,6 @@ mod admin;
 mod backend;
 mod budget;
 pub mod config;
-mod deadline;
 mod fallback;
 mod metadata;
 mod metrics;
