@@ -42,14 +42,11 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from checklib import CheckFailed, Stack, http_get, run, tcp_open, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / "tools" / "compose-check"
@@ -76,23 +73,8 @@ ADDRESSES = {
 }
 
 
-class CheckFailed(Exception):
-    """A check that did not pass; the message says what to look at."""
-
-
 def log(message):
     print(f"compose-check: {message}", flush=True)
-
-
-def run(args, **kwargs):
-    """Runs a command; fails with its output if it fails."""
-    result = subprocess.run(args, capture_output=True, text=True, **kwargs)
-    if result.returncode != 0:
-        raise CheckFailed(
-            f"{' '.join(map(str, args))} exited with {result.returncode}:\n"
-            f"{result.stdout}{result.stderr}"
-        )
-    return result.stdout
 
 
 # --- The Go tools -----------------------------------------------------------
@@ -180,72 +162,6 @@ def static_checks():
 
 
 # --- The stack, started as the compose file starts it -------------------------
-
-
-class Stack:
-    """The processes started so far, stopped in reverse order."""
-
-    def __init__(self):
-        self.processes = []
-        self.logs = WORK / "logs"
-        shutil.rmtree(self.logs, ignore_errors=True)
-        self.logs.mkdir(parents=True)
-
-    def start(self, name, args, env=None):
-        log_file = open(self.logs / f"{name}.log", "w")
-        process = subprocess.Popen(args, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-        self.processes.append((name, process))
-        return process
-
-    def check_running(self):
-        for name, process in self.processes:
-            if process.poll() is not None:
-                raise CheckFailed(f"{name} exited with {process.returncode}")
-
-    def stop(self):
-        for _, process in reversed(self.processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for name, process in reversed(self.processes):
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                log(f"{name} did not stop after SIGTERM; killing it")
-                process.kill()
-                process.wait()
-
-    def dump_logs(self):
-        for name, _ in self.processes:
-            lines = (self.logs / f"{name}.log").read_text(errors="replace").splitlines()
-            print(f"--- {name} (last 40 lines of {self.logs / (name + '.log')})")
-            print("\n".join(lines[-40:]))
-
-
-def wait_until(what, check, timeout=60, stack=None):
-    deadline = time.monotonic() + timeout
-    last_error = None
-    while time.monotonic() < deadline:
-        if stack:
-            stack.check_running()
-        try:
-            result = check()
-            if result:
-                return result
-        except (OSError, CheckFailed, ValueError, KeyError) as error:
-            last_error = error
-        time.sleep(0.5)
-    raise CheckFailed(f"timed out waiting for {what}" + (f": {last_error}" if last_error else ""))
-
-
-def http_get(url, timeout=5):
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return response.status, response.read().decode()
-
-
-def tcp_open(address, port):
-    with socket.create_connection((address, port), timeout=2):
-        return True
 
 
 def outside_containers(service, value):
@@ -516,7 +432,7 @@ def main():
                 "healthcheck": service["healthcheck"],
                 "binds": [(b["source"], b["target"]) for b in service["binds"]],
             }
-        stack = Stack()
+        stack = Stack(WORK / "logs", log)
         try:
             start_stack(stack, compose, binaries, options.jaeger_ui)
             demo()

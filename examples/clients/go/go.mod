@@ -1,0 +1,20 @@
+module github.com/resilient-catalog/resilient-catalog/examples/clients/go
+
+go 1.26.0
+
+require (
+	github.com/resilient-catalog/resilient-catalog/gen/go v0.0.0
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1
+	google.golang.org/grpc v1.85.0
+)
+
+require (
+	golang.org/x/net v0.60.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+	golang.org/x/text v0.42.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
+
+// The generated code lives in this repository, next to the protos it comes
+// from; build against it rather than a published version.
+replace github.com/resilient-catalog/resilient-catalog/gen/go => ../../../gen/go
