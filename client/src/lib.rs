@@ -95,7 +95,9 @@
 //! assert_eq!(provenance.circuit.as_deref(), Some("open"));
 //!
 //! // 6. Nothing cached and the circuit open: UNAVAILABLE, and when to retry.
-//! let status = catalog.get_product(get("sku-1002")).await.unwrap_err();
+//! // (An id that does not exist: the gateway never caches NOT_FOUND as an
+//! // answer, and with the circuit open only the backend could say so.)
+//! let status = catalog.get_product(get("sku-never-cached")).await.unwrap_err();
 //! assert_eq!(status.code(), Code::Unavailable);
 //! let delay = retry_delay(&status).expect("a RetryInfo");
 //! println!("unavailable: retry in {delay:?}");
@@ -111,10 +113,10 @@
 //! #     /// The stack named by CATALOG_GATEWAY and CATALOG_BACKEND, or else a
 //! #     /// backend and a gateway started here, on free ports.
 //! #     pub async fn addresses() -> Result<(String, String), Box<dyn Error>> {
-//! #         if let (Ok(gateway), Ok(backend)) =
-//! #             (std::env::var("CATALOG_GATEWAY"), std::env::var("CATALOG_BACKEND"))
-//! #         {
-//! #             return Ok((gateway, backend));
+//! #         match (std::env::var("CATALOG_GATEWAY"), std::env::var("CATALOG_BACKEND")) {
+//! #             (Ok(gateway), Ok(backend)) => return Ok((gateway, backend)),
+//! #             (Err(_), Err(_)) => {}
+//! #             _ => return Err("set both CATALOG_GATEWAY and CATALOG_BACKEND, or neither".into()),
 //! #         }
 //! #         let listener = TcpListener::bind("127.0.0.1:0").await?;
 //! #         let backend_addr = listener.local_addr()?;

@@ -30,6 +30,9 @@ import (
 // Without a deadline a gRPC call may wait forever on a stuck server.
 const callTimeout = 5 * time.Second
 
+// stillOpen is what a stale first answer most likely means.
+const stillOpen = "is the circuit still open from an earlier run? Wait 10 s, or reset it: see examples/clients/README.md"
+
 func main() {
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "scenario failed:", err)
@@ -109,7 +112,8 @@ func (s scenario) getProduct() (string, error) {
 		return "", err
 	}
 	if got := md.get("x-cache"); got != "miss" {
-		return "", fmt.Errorf("expected x-cache %q, got %q", "miss", got)
+		return "", fmt.Errorf("expected x-cache %q, got %q, x-circuit-state %q (%s)",
+			"miss", got, md.get("x-circuit-state"), stillOpen)
 	}
 	return fmt.Sprintf("%q at %s (x-cache: miss)", product.GetTitle(), price), nil
 }
@@ -215,7 +219,7 @@ func (s scenario) backendFails() (string, error) {
 // Step 6: with the circuit open and nothing cached, the gateway refuses at
 // once and says when to try again.
 func (s scenario) circuitOpen() (string, error) {
-	_, err := s.get("sku-1002", callTimeout, nil)
+	_, err := s.get("sku-never-cached", callTimeout, nil)
 	if err := expectCode(err, codes.Unavailable); err != nil {
 		return "", err
 	}

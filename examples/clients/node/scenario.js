@@ -15,6 +15,10 @@ const BACKEND = process.env.CATALOG_BACKEND || 'localhost:50052';
 // forever. 5 s unless a step needs its own.
 const DEADLINE_MS = 5000;
 
+// What a stale first answer most likely means.
+const STILL_OPEN =
+  'is the circuit still open from an earlier run? Wait 10 s, or reset it: see examples/clients/README.md';
+
 // The contract, loaded from the repository's proto/ at run time: no code is
 // generated. longs: String keeps int64 values (Money.units) exact.
 const definition = protoLoader.loadSync(
@@ -134,7 +138,11 @@ async function getProduct(catalog) {
   const { response, metadata } = await callOk(catalog, 'GetProduct', { id: 'sku-1001' });
   const { product } = response;
   expect(product?.id === 'sku-1001', 'product sku-1001', `product ${product?.id}`);
-  expect(metadata['x-cache'] === 'miss', 'x-cache: miss', `x-cache: ${metadata['x-cache']}`);
+  expect(
+    metadata['x-cache'] === 'miss',
+    'x-cache: miss',
+    `x-cache: ${metadata['x-cache']}, x-circuit-state: ${metadata['x-circuit-state']} (${STILL_OPEN})`,
+  );
   return `${product.id} "${product.title}" at ${formatMoney(product.price)}, x-cache: miss`;
 }
 
@@ -200,7 +208,7 @@ async function backendFails(catalog, chaos) {
 }
 
 async function circuitOpen(catalog) {
-  const { error } = await callError(catalog, 'GetProduct', { id: 'sku-1002' }, 'UNAVAILABLE');
+  const { error } = await callError(catalog, 'GetProduct', { id: 'sku-never-cached' }, 'UNAVAILABLE');
   // The rich error model: a google.rpc.Status in the grpc-status-details-bin
   // trailer, whose details are google.protobuf.Any messages.
   const [bytes] = error.metadata.get('grpc-status-details-bin');

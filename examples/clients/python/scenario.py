@@ -29,6 +29,10 @@ BACKEND = os.environ.get("CATALOG_BACKEND", "localhost:50052")
 DEADLINE_S = 5.0
 
 
+# What a stale first answer most likely means.
+STILL_OPEN = "is the circuit still open from an earlier run? Wait 10 s, or reset it: see examples/clients/README.md"
+
+
 class Unmet(Exception):
     """An expectation of the scenario that the answer did not meet."""
 
@@ -106,7 +110,12 @@ def get_product(catalog):
     response, md = call_ok(catalog.GetProduct, catalog_pb2.GetProductRequest(id="sku-1001"))
     product = response.product
     expect(product.id == "sku-1001", "product sku-1001", f"product {product.id!r}")
-    expect(md.get("x-cache") == "miss", "x-cache: miss", f"x-cache: {md.get('x-cache')}")
+    expect(
+        md.get("x-cache") == "miss",
+        "x-cache: miss",
+        f"x-cache: {md.get('x-cache')}, x-circuit-state: {md.get('x-circuit-state')} "
+        f"({STILL_OPEN})",
+    )
     return f'{product.id} "{product.title}" at {format_money(product.price)}, x-cache: miss'
 
 
@@ -170,7 +179,7 @@ def backend_fails(catalog, chaos):
 
 
 def circuit_open(catalog):
-    request = catalog_pb2.GetProductRequest(id="sku-1002")
+    request = catalog_pb2.GetProductRequest(id="sku-never-cached")
     error = call_error(catalog.GetProduct, request, grpc.StatusCode.UNAVAILABLE)
     # The rich error model: a google.rpc.Status in the grpc-status-details-bin
     # trailer, whose details are Any messages.
