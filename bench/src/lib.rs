@@ -3,6 +3,8 @@
 
 #![allow(clippy::disallowed_types)] // wall-clock measurement: std's Instant is right here
 
+pub mod layers;
+
 use std::{
     future::{Ready, ready},
     sync::{Arc, Barrier},
