@@ -26,9 +26,19 @@ impl RedisServer {
     }
 
     /// Starts a server on `port` with more `redis-server` arguments.
+    ///
+    /// Its directory is its own and starts empty: a replica writes the
+    /// primary's snapshot there whatever `--save` says, and a server loads
+    /// any snapshot it finds at start, so a shared or reused directory
+    /// would litter the source tree and fill a restarted server.
     pub async fn start_with(port: u16, args: &[&str]) -> Self {
+        let dir = Self::dir(port);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the redis-server's directory");
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string()])
+            .arg("--dir")
+            .arg(&dir)
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(args)
             .stdout(Stdio::null())
@@ -85,6 +95,13 @@ impl RedisServer {
             .unwrap_or_else(|_| panic!("DBSIZE answered {reply:?}"))
     }
 
+    fn dir(port: u16) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!(
+            "resilient-catalog-redis-{}-{port}",
+            std::process::id()
+        ))
+    }
+
     async fn wait_until_ready(&self) {
         Self::wait_for(self.port).await;
     }
@@ -110,6 +127,7 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+        let _ = std::fs::remove_dir_all(Self::dir(self.port));
     }
 }
 
