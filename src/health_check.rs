@@ -5,6 +5,7 @@
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    process::ExitCode,
     time::Duration,
 };
 
@@ -81,6 +82,19 @@ pub async fn check(listen: SocketAddr, service: &str, timeout: Duration) -> Resu
     tokio::time::timeout(timeout, probe)
         .await
         .unwrap_or(Err(Unhealthy::Timeout { address, timeout }))
+}
+
+/// The `healthcheck` subcommand of the binary named `binary`: 0 when
+/// [`check`] finds `listen` serving, 1 with the reason on stderr when not,
+/// as container health checks expect.
+pub async fn exit_code(binary: &str, listen: SocketAddr, timeout: Duration) -> ExitCode {
+    match check(listen, "", timeout).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(unhealthy) => {
+            eprintln!("{binary}: {unhealthy}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `error` and its sources, joined by `: `.

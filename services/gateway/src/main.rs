@@ -46,13 +46,7 @@ async fn main() -> ExitCode {
     let Cli { command, config } = Cli::parse();
     if let Some(Command::Healthcheck { timeout_ms }) = command {
         let timeout = Duration::from_millis(timeout_ms);
-        return match health_check::check(config.listen, "", timeout).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(unhealthy) => {
-                eprintln!("gateway: {unhealthy}");
-                ExitCode::FAILURE
-            }
-        };
+        return health_check::exit_code("gateway", config.listen, timeout).await;
     }
     let telemetry = match telemetry::init(&telemetry::TelemetryConfig::from_env("gateway")) {
         Ok(telemetry) => telemetry,
