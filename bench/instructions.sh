@@ -27,7 +27,7 @@ done
 echo
 exe=target/release/examples/layer_instructions
 printf '%-18s %s\n' layer instructions/call
-for subject in baseline metrics deadline; do
+for subject in baseline metrics deadline unknown-method; do
     small=$(count "$subject" 2000)
     large=$(count "$subject" 22000)
     printf '%-18s %s\n' "$subject" "$(( (large - small) / 20000 ))"

@@ -20,6 +20,8 @@
 //! * [`server`]: what every listener serves besides its own services:
 //!   health, [`reflection`] in both versions, the trace and metrics layers,
 //!   and `/metrics` on admin listeners.
+//! * [`unknown_method`]: `UNIMPLEMENTED` with a message that names the
+//!   method, for calls to methods a listener does not serve.
 //! * [`shutdown`]: the signal that starts a graceful shutdown.
 //! * [`health_check`]: the binaries' `healthcheck` subcommand, for
 //!   container health checks.
@@ -35,4 +37,5 @@ pub mod reflection;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
+pub mod unknown_method;
 pub mod validate;

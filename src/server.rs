@@ -18,6 +18,7 @@ use crate::{
         self,
         metrics::{KnownMethods, MetricsEndpoint, RpcMetricsLayer},
     },
+    unknown_method::UnknownMethodLayer,
 };
 
 /// The content type of the Prometheus text format.
@@ -43,7 +44,8 @@ pub struct Announced {
 /// descriptors only, so a listener never describes what it does not serve.
 /// With `metrics`, it also serves `GET /metrics` over HTTP/1.1 and h2c.
 /// Every gRPC call is traced and counted in
-/// `rpc_server_call_duration_seconds`.
+/// `rpc_server_call_duration_seconds`, and a call to a method the listener
+/// does not serve is answered `UNIMPLEMENTED` with a message that says so.
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
@@ -86,8 +88,10 @@ pub async fn serve(
     Server::builder()
         .accept_http1(accept_http1)
         .layer(telemetry::server_layer())
-        .layer(RpcMetricsLayer::server(methods))
+        .layer(RpcMetricsLayer::server(methods.clone()))
         .layer(DeadlineLayer)
+        // Innermost, so that the layers above trace and count the refusal.
+        .layer(UnknownMethodLayer::new(methods))
         .add_routes(routes)
         .add_service(health_service)
         .add_service(reflection::v1(&descriptor_sets))

@@ -1,7 +1,7 @@
 //! What the layers every listener adds cost a call: one gRPC-shaped call
 //! through `RpcMetricsLayer` (the Prometheus recorder installed, as the
-//! binaries install it), and through `DeadlineLayer` (the request carries a
-//! `grpc-timeout`), against the same service bare, the response body read
+//! binaries install it), through `DeadlineLayer` (the request carries a
+//! `grpc-timeout`) and through `UnknownMethodLayer` (a served method), against the same service bare, the response body read
 //! to its trailers in all.
 //!
 //! `cargo bench -p bench --bench layers`; `bench/instructions.sh` counts
@@ -49,6 +49,10 @@ fn listener_layers(c: &mut Criterion) {
     });
     group.bench_function("DeadlineLayer", |b| {
         let service = layers::with_deadline();
+        b.iter_custom(|iters| calls(&runtime, service.clone(), iters));
+    });
+    group.bench_function("UnknownMethodLayer", |b| {
+        let service = layers::with_unknown_method();
         b.iter_custom(|iters| calls(&runtime, service.clone(), iters));
     });
     group.finish();

@@ -2,7 +2,7 @@
 //! be counted by callgrind (see `bench/instructions.sh`).
 //!
 //! `valgrind --tool=callgrind target/release/examples/layer_instructions <subject> <calls>`
-//! with subject `baseline`, `metrics` or `deadline`.
+//! with subject `baseline`, `metrics`, `deadline` or `unknown-method`.
 
 use bench::layers;
 use resilient_catalog::telemetry::metrics;
@@ -24,6 +24,7 @@ fn main() {
             "baseline" => layers::call(layers::answering(), calls).await,
             "metrics" => layers::call(layers::with_metrics(), calls).await,
             "deadline" => layers::call(layers::with_deadline(), calls).await,
+            "unknown-method" => layers::call(layers::with_unknown_method(), calls).await,
             other => panic!("unknown subject {other}"),
         }
     });

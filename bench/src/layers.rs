@@ -12,6 +12,7 @@ use resilient_catalog::{
     deadline::DeadlineLayer,
     proto::catalog::v1::{FILE_DESCRIPTOR_SET, catalog_service_server::SERVICE_NAME},
     telemetry::metrics::{KnownMethods, RpcMetricsLayer},
+    unknown_method::UnknownMethodLayer,
 };
 use tower::{Layer as _, Service, ServiceBuilder, ServiceExt as _};
 
@@ -39,14 +40,25 @@ pub fn with_metrics() -> impl Service<
     Response = Response<impl http_body::Body<Data = Bytes, Error = tonic::Status>>,
     Error = Infallible,
 > + Clone {
-    let methods = KnownMethods::of([(SERVICE_NAME, FILE_DESCRIPTOR_SET)]);
-    RpcMetricsLayer::server(methods).layer(answering())
+    RpcMetricsLayer::server(catalog_methods()).layer(answering())
 }
 
 /// `answering` behind `DeadlineLayer`.
 pub fn with_deadline()
 -> impl Service<Request<()>, Response = Response<AnswerBody>, Error = Infallible> + Clone {
     DeadlineLayer.layer(answering())
+}
+
+/// `answering` behind `UnknownMethodLayer`, for the catalog's methods: the
+/// cost of a call to a method that is served.
+pub fn with_unknown_method()
+-> impl Service<Request<()>, Response = Response<AnswerBody>, Error = Infallible> + Clone {
+    UnknownMethodLayer::new(catalog_methods()).layer(answering())
+}
+
+/// The catalog's methods, as a listener that serves the catalog knows them.
+fn catalog_methods() -> KnownMethods {
+    KnownMethods::of([(SERVICE_NAME, FILE_DESCRIPTOR_SET)])
 }
 
 /// A `GetProduct` call with a 5 s deadline.

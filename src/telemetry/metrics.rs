@@ -125,6 +125,8 @@ impl fmt::Debug for MetricsEndpoint {
 pub struct KnownMethods {
     known: Arc<HashMap<Box<str>, Arc<MethodSeries>>>,
     other: Arc<MethodSeries>,
+    /// The services the methods belong to, in the order given.
+    services: Arc<[Box<str>]>,
 }
 
 impl Default for KnownMethods {
@@ -132,6 +134,7 @@ impl Default for KnownMethods {
         Self {
             known: Arc::default(),
             other: Arc::new(MethodSeries::new(Self::OTHER.into())),
+            services: Arc::new([]),
         }
     }
 }
@@ -148,7 +151,9 @@ impl KnownMethods {
     /// If a descriptor set does not decode: they are compiled in.
     pub fn of<'a>(services: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Self {
         let mut known = HashMap::new();
+        let mut names = Vec::new();
         for (name, descriptor_set) in services {
+            names.push(name.into());
             let files = prost_types::FileDescriptorSet::decode(descriptor_set)
                 .expect("the compiled-in descriptor sets decode");
             for file in &files.file {
@@ -166,8 +171,19 @@ impl KnownMethods {
         }
         Self {
             known: Arc::new(known),
+            services: names.into(),
             ..Self::default()
         }
+    }
+
+    /// Whether `path` (`/package.Service/Method`) names a known method.
+    pub fn serves(&self, path: &str) -> bool {
+        !Arc::ptr_eq(self.series(path), &self.other)
+    }
+
+    /// The fully-qualified names of the services whose methods are known.
+    pub fn services(&self) -> impl Iterator<Item = &str> {
+        self.services.iter().map(|name| &**name)
     }
 
     /// The series of a request to `path`.

@@ -183,8 +183,18 @@ async fn the_admin_listeners_show_the_circuit_opening_and_the_answers_turning_st
 #[tokio::test]
 async fn made_up_methods_share_one_series_and_the_public_listener_has_no_metrics() {
     let stack = start_stack().await;
-    // A client that sends made-up paths must not grow the series.
-    for path in ["/no.such.Service/One", "/no.such.Service/Two", "/x"] {
+    // A client that sends made-up paths must not grow the series, and
+    // learns from each answer what it called and what is served: the
+    // admin service and a method the contract does not have (a client of
+    // a newer contract, say) are unknown here too.
+    let paths = [
+        "/no.such.Service/One",
+        "/no.such.Service/Two",
+        "/x",
+        "/gateway.v1.CircuitAdminService/ListCircuits",
+        "/catalog.v1.CatalogService/DeleteProduct",
+    ];
+    for path in paths {
         let mut grpc = tonic::client::Grpc::new(channel(stack.gateway_public));
         grpc.ready().await.unwrap();
         let error = grpc
@@ -196,6 +206,14 @@ async fn made_up_methods_share_one_series_and_the_public_listener_has_no_metrics
             .await
             .unwrap_err();
         assert_eq!(error.code(), tonic::Code::Unimplemented, "{path}");
+        assert_eq!(
+            error.message(),
+            format!(
+                "this listener has no method {path}; it serves catalog.v1.CatalogService, \
+                 grpc.health.v1.Health, grpc.reflection.v1.ServerReflection, \
+                 grpc.reflection.v1alpha.ServerReflection"
+            ),
+        );
     }
     let gateway = scrape(stack.gateway_admin).await;
     assert_eq!(
@@ -204,7 +222,7 @@ async fn made_up_methods_share_one_series_and_the_public_listener_has_no_metrics
             "_OTHER",
             "UNIMPLEMENTED"
         )),
-        3.0
+        paths.len() as f64
     );
     assert!(
         !gateway.text.contains("no.such.Service"),
