@@ -668,6 +668,10 @@ impl Circuit {
                 trials = self.config.half_open_trials,
                 "circuit half-open; admitting trial calls"
             ),
+            // Only an operator's Reset or ForceClosed finds it closed.
+            CircuitState::Closed if from == CircuitState::Closed => {
+                tracing::info!(circuit, %from, %to, reason, "circuit left closed by an operator")
+            }
             CircuitState::Closed => tracing::info!(circuit, %from, %to, reason, "circuit closed"),
             CircuitState::ForcedOpen | CircuitState::Disabled | CircuitState::MetricsOnly => {
                 tracing::warn!(circuit, %from, %to, reason, "circuit mode set by an operator")
