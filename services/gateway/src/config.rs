@@ -56,6 +56,14 @@ pub struct Config {
     #[arg(long, value_name = "MS", env = "GATEWAY_TIMEOUT_MS", default_value_t = 3_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub timeout_ms: u64,
 
+    /// How much of a caller's deadline is kept for the fallback, in
+    /// milliseconds (at most half of the deadline). A caller whose deadline
+    /// comes first stops waiting for the backend this long before it, and
+    /// gets the last known good answer instead of DEADLINE_EXCEEDED; with
+    /// nothing cached it waits on. 0 waits for the backend to the end.
+    #[arg(long, value_name = "MS", env = "GATEWAY_FALLBACK_RESERVE_MS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub fallback_reserve_ms: u64,
+
     /// The circuit opens when failures reach this percentage of the calls
     /// in the rolling window (1 to 100).
     #[arg(long, value_name = "PERCENT", env = "GATEWAY_ERROR_THRESHOLD_PERCENTAGE", default_value_t = 50, value_parser = clap::value_parser!(u8).range(1..=100))]
@@ -343,6 +351,11 @@ impl Config {
         Duration::from_millis(self.timeout_ms)
     }
 
+    /// How much of a caller's deadline is kept for the fallback.
+    pub fn fallback_reserve(&self) -> Duration {
+        Duration::from_millis(self.fallback_reserve_ms)
+    }
+
     /// The settings with every default, and the given backend: a starting
     /// point for tests and embedders.
     pub fn with_backend(backend_url: Uri) -> Self {
@@ -432,6 +445,7 @@ mod tests {
         assert_eq!(config.admin_listen, "127.0.0.1:50053".parse().unwrap());
         assert_eq!(config.backend_url, "http://127.0.0.1:50052");
         assert_eq!(config.timeout(), Duration::from_secs(3));
+        assert_eq!(config.fallback_reserve(), Duration::from_millis(20));
         assert_eq!(config.breaker(), BreakerConfig::default());
         assert_eq!(config.failure_codes, GrpcFailureCodes::DEFAULT);
         let windows = config

@@ -6,7 +6,8 @@
 //! The backend is the source of truth. The cache is written after every
 //! success. It is read before the call only for answers within the
 //! method's fresh window (none by default), and after a failure, timeout or
-//! open circuit for answers within its stale window. The caller's own
+//! open circuit, or when the caller's deadline is near and the backend has
+//! not answered, for answers within its stale window. The caller's own
 //! errors (`NOT_FOUND`, `INVALID_ARGUMENT`, ...) pass through unchanged and
 //! never count against the backend.
 
@@ -26,6 +27,7 @@ use resilient_catalog::{
     coalesce::Coalescer,
     deadline, grpc_code,
 };
+use tokio::time::Instant;
 use tonic::{Code, Request, Response, Status};
 use tower::{Service, ServiceBuilder, ServiceExt as _};
 use tracing::{Instrument as _, Span};
@@ -50,6 +52,8 @@ pub(crate) struct Fallback {
     pub(crate) cache: LastKnownGood,
     /// The gateway's budget for one backend call.
     pub(crate) timeout: Duration,
+    /// How much of a caller's deadline is kept for the fallback.
+    pub(crate) reserve: Duration,
     /// The fresh and stale windows of each method.
     pub(crate) windows: Arc<MethodWindows>,
     /// How long a `NOT_FOUND` is cached, if it is.
@@ -147,29 +151,69 @@ impl Fallback {
             }
         };
         let outcome = match caller_timeout {
-            // The caller gives up before our budget runs out. Then the call
-            // is abandoned, not failed: a dropped permit counts nothing, so
-            // one impatient caller cannot open the circuit for everyone,
-            // and callers sharing the call take it over. (The listener's
-            // `DeadlineLayer` answers a moment before this timer fires and
-            // drops the call the same way; this one keeps the rule true
-            // for the proxy on its own.)
-            Some(caller) if caller < self.timeout => {
-                match tokio::time::timeout(caller, self.coalescer.run(key, fetch)).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => {
-                        return Err(self.refuse(
-                            method,
-                            Status::deadline_exceeded(
-                                "the caller's deadline passed before the backend answered",
-                            ),
-                        ));
-                    }
+            // The caller's deadline comes before our budget runs out. Then
+            // the caller waits for the backend until `reserve` before its
+            // deadline, and takes the last known good answer if there is
+            // one; else it waits on. A call the caller leaves is abandoned,
+            // not failed: a dropped permit counts nothing, so one impatient
+            // caller cannot open the circuit for everyone, and callers
+            // sharing the call take it over. (The listener's
+            // `DeadlineLayer` answers a moment before the deadline and drops
+            // the call the same way; the timer here keeps the rule true for
+            // the proxy on its own.)
+            Some(caller) if self.patience(caller) < self.timeout => {
+                let deadline = Instant::now() + caller;
+                let call = self.coalescer.run(key.clone(), fetch);
+                tokio::pin!(call);
+                let outcome = match tokio::time::timeout(self.patience(caller), &mut call).await {
+                    Ok(outcome) => Some(outcome),
+                    Err(_) => self.before::<Resp>(deadline, &key, windows).await,
+                };
+                match outcome {
+                    Some(outcome) => outcome,
+                    None => match tokio::time::timeout_at(deadline, call).await {
+                        Ok(outcome) => outcome,
+                        Err(_) => {
+                            return Err(self.refuse(
+                                method,
+                                Status::deadline_exceeded(
+                                    "the caller's deadline passed before the backend answered",
+                                ),
+                            ));
+                        }
+                    },
                 }
             }
             _ => self.coalescer.run(key, fetch).await,
         };
         self.reply_outcome(method, outcome)
+    }
+
+    /// How long a caller with a deadline `caller` away waits for the
+    /// backend before it looks for the last known good answer: up to
+    /// `reserve` less, and at least half.
+    fn patience(&self, caller: Duration) -> Duration {
+        caller - self.reserve.min(caller / 2)
+    }
+
+    /// The last known good answer for a caller whose deadline is near, if
+    /// the lookup ends before the deadline.
+    async fn before<Resp: Message + Default>(
+        &self,
+        deadline: Instant,
+        key: &CacheKey,
+        windows: Windows,
+    ) -> Option<Outcome> {
+        if self.reserve.is_zero() {
+            return None;
+        }
+        tracing::debug!(
+            "the backend has not answered and the caller's deadline is near; looking for a cached answer"
+        );
+        tokio::time::timeout_at(deadline, self.stale::<Resp>(key, windows))
+            .await
+            .ok()
+            .flatten()
     }
 
     /// A cached answer young enough to serve without calling the backend:
@@ -502,6 +546,7 @@ mod tests {
             failures: GrpcFailureCodes::DEFAULT,
             cache: LastKnownGood::in_memory(&CacheConfig::default()),
             timeout: Duration::from_secs(3),
+            reserve: Duration::from_millis(20),
             windows: Arc::new(MethodWindows::uniform(Windows { fresh, stale })),
             negative_ttl: None,
             revalidate: false,
@@ -711,5 +756,105 @@ mod tests {
         tokio::time::advance(MILLI).await;
         get(&fallback, &backend, "a").await.unwrap_err();
         assert_eq!(backend.calls(), 2, "past its TTL the backend is asked");
+    }
+
+    /// `get`, by a caller whose deadline is `deadline` away, and how long
+    /// the answer took.
+    async fn get_within(
+        fallback: &Fallback,
+        backend: &Backend,
+        id: &str,
+        deadline: Duration,
+    ) -> (Result<Response<GetProductResponse>, Status>, Duration) {
+        let mut request = Request::new(GetProductRequest { id: id.into() });
+        request.set_timeout(deadline);
+        let start = Instant::now();
+        let answer = fallback
+            .call(GET_PRODUCT_PATH, request, backend.service())
+            .await;
+        (answer, start.elapsed())
+    }
+
+    #[test]
+    fn a_caller_keeps_the_reserve_of_its_deadline_and_waits_at_least_half() {
+        let mut fallback = fallback(Duration::ZERO, 60 * SECOND);
+        assert_eq!(fallback.patience(500 * MILLI), 480 * MILLI);
+        assert_eq!(fallback.patience(30 * MILLI), 15 * MILLI);
+        fallback.reserve = Duration::ZERO;
+        assert_eq!(fallback.patience(500 * MILLI), 500 * MILLI);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_whose_deadline_is_near_gets_the_last_known_good_answer() {
+        let fallback = fallback(Duration::ZERO, 60 * SECOND);
+        get(&fallback, &Backend::new(Duration::ZERO), "a")
+            .await
+            .unwrap();
+        tokio::time::advance(2 * SECOND).await;
+
+        let slow = Backend::new(2 * SECOND);
+        let (answer, took) = get_within(&fallback, &slow, "a", 500 * MILLI).await;
+        assert_eq!(x_cache(&answer), ("stale".into(), Some(2)));
+        assert_eq!(answer.unwrap().into_inner().product.unwrap().id, "a");
+        assert_eq!(
+            took,
+            480 * MILLI,
+            "the reserve of 20 ms before the deadline"
+        );
+        assert_eq!(slow.calls(), 1);
+        let counts = fallback.circuits.circuit(GET_PRODUCT_PATH).lifetime();
+        assert_eq!(
+            (counts.successes, counts.failures, counts.timeouts),
+            (1, 0, 0),
+            "the call the caller left counts nothing"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_nothing_cached_the_caller_waits_for_the_backend_to_its_deadline() {
+        let fallback = fallback(Duration::ZERO, 60 * SECOND);
+        // Answers after the caller stopped waiting for it, before the deadline.
+        let (answer, took) =
+            get_within(&fallback, &Backend::new(490 * MILLI), "a", 500 * MILLI).await;
+        assert_eq!(x_cache(&answer).0, "miss");
+        assert_eq!(answer.unwrap().into_inner().product.unwrap().id, "a");
+        assert_eq!(took, 490 * MILLI);
+
+        let (answer, took) =
+            get_within(&fallback, &Backend::new(2 * SECOND), "b", 500 * MILLI).await;
+        assert_eq!(answer.unwrap_err().code(), Code::DeadlineExceeded);
+        assert_eq!(took, 500 * MILLI);
+        let counts = fallback.circuits.circuit(GET_PRODUCT_PATH).lifetime();
+        assert_eq!((counts.failures, counts.timeouts), (0, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_no_reserve_the_caller_waits_for_the_backend_to_its_deadline() {
+        let mut fallback = fallback(Duration::ZERO, 60 * SECOND);
+        fallback.reserve = Duration::ZERO;
+        get(&fallback, &Backend::new(Duration::ZERO), "a")
+            .await
+            .unwrap();
+        let (answer, took) =
+            get_within(&fallback, &Backend::new(2 * SECOND), "a", 500 * MILLI).await;
+        assert_eq!(answer.unwrap_err().code(), Code::DeadlineExceeded);
+        assert_eq!(took, 500 * MILLI);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_with_time_for_the_whole_budget_gets_the_timeout_fallback() {
+        // A deadline past the budget and its reserve: the budget runs out
+        // first, which is the backend's timeout, counted, and answered from
+        // the cache as any failure is.
+        let fallback = fallback(Duration::ZERO, 60 * SECOND);
+        get(&fallback, &Backend::new(Duration::ZERO), "a")
+            .await
+            .unwrap();
+        let (answer, took) =
+            get_within(&fallback, &Backend::new(10 * SECOND), "a", 5 * SECOND).await;
+        assert_eq!(x_cache(&answer).0, "stale");
+        assert_eq!(took, 3 * SECOND);
+        let counts = fallback.circuits.circuit(GET_PRODUCT_PATH).lifetime();
+        assert_eq!(counts.timeouts, 1);
     }
 }

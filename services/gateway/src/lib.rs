@@ -116,6 +116,7 @@ impl Gateway {
                     failures: config.failure_codes,
                     cache,
                     timeout: config.timeout(),
+                    reserve: config.fallback_reserve(),
                     windows: Arc::new(config.windows()),
                     negative_ttl: config.negative_ttl(),
                     revalidate: config.cache_stale_while_revalidate,

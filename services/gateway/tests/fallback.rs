@@ -346,6 +346,59 @@ async fn a_caller_that_gives_up_early_does_not_count_against_the_backend() {
 }
 
 #[tokio::test]
+async fn a_caller_whose_deadline_comes_first_gets_the_stale_answer_from_redis_in_time() {
+    // Two replicas share Redis: the one the caller asks never saw the
+    // answer, so its stale answer comes from Redis, within the reserve.
+    let redis = RedisServer::start().await;
+    let backend = TestBackend::start().await;
+    let mut config = gateway_config(backend.url());
+    config.redis_url = Some(redis.url());
+    config.fallback_reserve_ms = 200; // room for a loaded test machine
+    let first = TestGateway::start(config.clone()).await;
+    let second = TestGateway::start(config).await;
+    let fresh = first
+        .catalog()
+        .get_product(get_product("sku-1012"))
+        .await
+        .unwrap()
+        .into_inner();
+    first.flush_cache().await;
+
+    // Slower than both the caller's deadline and the gateway's 1s budget.
+    backend
+        .set_faults(SetFaultsRequest {
+            latency_ms: 5_000,
+            ..SetFaultsRequest::default()
+        })
+        .await;
+    let mut catalog = second.catalog();
+    let mut request = get_product("sku-1012");
+    request.set_timeout(Duration::from_millis(800));
+    let stale = catalog.get_product(request).await.unwrap();
+    assert_eq!(meta(stale.metadata(), "x-cache"), Some("stale"));
+    assert_eq!(meta(stale.metadata(), "x-circuit-state"), Some("closed"));
+    assert_eq!(stale.into_inner(), fresh);
+
+    // Nothing cached: the caller waits to its deadline, as it would have.
+    let mut request = get_product("sku-1013");
+    request.set_timeout(Duration::from_millis(800));
+    let status = catalog.get_product(request).await.unwrap_err();
+    // The gateway answers DEADLINE_EXCEEDED a moment before the deadline;
+    // tonic's client, whose own timer may fire first, says CANCELLED.
+    assert!(
+        matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{status:?}"
+    );
+
+    let counts = second.circuit(GET_PRODUCT_PATH).await.counts.unwrap();
+    assert_eq!(
+        (counts.failures, counts.timeouts),
+        (0, 0),
+        "calls their callers left count nothing against the backend"
+    );
+}
+
+#[tokio::test]
 async fn list_products_pages_through_the_gateway_and_falls_back_per_page() {
     let backend = TestBackend::start().await;
     let gateway = TestGateway::start(gateway_config(backend.url())).await;

@@ -56,9 +56,11 @@ const (
 //
 // Deadlines: set one on every call. The gateway gives its backend call the
 // shorter of what is left of the caller's deadline and its own budget (3 s
-// by default), and answers `DEADLINE_EXCEEDED` when the caller's deadline
-// passes. A deadline shorter than the backend takes leaves no time for the
-// cached fallback.
+// by default). If the backend has not answered shortly before the caller's
+// deadline (20 ms by default, at most half the deadline), the gateway
+// answers with the last known good answer (`x-cache: stale`) if it has one;
+// if not, it waits on and answers `DEADLINE_EXCEEDED` when the deadline
+// passes.
 //
 // Errors that any call can return besides those listed on each method:
 // `DEADLINE_EXCEEDED` (the caller's deadline passed), `CANCELLED` (the
@@ -141,9 +143,11 @@ func (c *catalogServiceClient) ListProducts(ctx context.Context, in *ListProduct
 //
 // Deadlines: set one on every call. The gateway gives its backend call the
 // shorter of what is left of the caller's deadline and its own budget (3 s
-// by default), and answers `DEADLINE_EXCEEDED` when the caller's deadline
-// passes. A deadline shorter than the backend takes leaves no time for the
-// cached fallback.
+// by default). If the backend has not answered shortly before the caller's
+// deadline (20 ms by default, at most half the deadline), the gateway
+// answers with the last known good answer (`x-cache: stale`) if it has one;
+// if not, it waits on and answers `DEADLINE_EXCEEDED` when the deadline
+// passes.
 //
 // Errors that any call can return besides those listed on each method:
 // `DEADLINE_EXCEEDED` (the caller's deadline passed), `CANCELLED` (the
