@@ -12,6 +12,11 @@ use resilient_catalog::{
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// The same allocator as the gateway's, for the reasons given there.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Serves the product catalog (catalog.v1) over gRPC, and lets an operator
 /// make it slow or failing on purpose (backend.v1.ChaosService) to show how
 /// the gateway in front of it copes.

@@ -8,6 +8,18 @@ use gateway::{Config, Gateway};
 use resilient_catalog::{health_check, shutdown, telemetry};
 use tokio::net::TcpListener;
 
+/// jemalloc, not glibc's malloc, as linkerd2-proxy does. Under load with
+/// Redis, the gateway's allocations move between threads (a request's
+/// task, the background Redis write, the cache's housekeeping), and glibc
+/// kept both of its arenas resident: 174 MiB after 20 000 distinct answers,
+/// with 16 MiB of them live (heaptrack). jemalloc holds 35 MiB there, and
+/// less at start (13 MiB) and without Redis (33 MiB against 34); mimalloc
+/// came out at 46 MiB, 25 at start (bench/proxy_overhead.py measures the
+/// memory; BENCHMARKS.md). Its build needs `make` (see the Dockerfile).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The catalog gateway: serves `catalog.v1.CatalogService` in front of the
 /// backend, through a circuit breaker per method, and answers from the
 /// last-known-good cache when the backend fails, times out or its circuit
