@@ -20,6 +20,7 @@ module and the services in release mode. BENCHMARKS.md has the results.
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -151,6 +152,12 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     options = parser.parse_args()
 
+    missing = [tool for tool in ("nginx", "redis-server", "go", "taskset")
+               if shutil.which(tool) is None]
+    if missing:
+        print(f"proxy-bench: needs {', '.join(missing)} on PATH (Debian: nginx-light, "
+              "redis-server, util-linux; Go from https://go.dev/dl/)", file=sys.stderr)
+        return 2
     ghz = ghz_binary()
     log("building the services (release)")
     run(["cargo", "build", "--release", "--locked", "-p", "backend", "-p", "gateway"], cwd=ROOT)
