@@ -165,23 +165,19 @@ impl Fallback {
                 let deadline = Instant::now() + caller;
                 let call = self.coalescer.run(key.clone(), fetch);
                 tokio::pin!(call);
-                let outcome = match tokio::time::timeout(self.patience(caller), &mut call).await {
-                    Ok(outcome) => Some(outcome),
-                    Err(_) => self.before::<Resp>(deadline, &key, windows).await,
-                };
-                match outcome {
-                    Some(outcome) => outcome,
-                    None => match tokio::time::timeout_at(deadline, call).await {
-                        Ok(outcome) => outcome,
-                        Err(_) => {
-                            return Err(self.refuse(
-                                method,
-                                Status::deadline_exceeded(
-                                    "the caller's deadline passed before the backend answered",
-                                ),
-                            ));
-                        }
-                    },
+                if let Ok(outcome) = tokio::time::timeout(self.patience(caller), &mut call).await {
+                    outcome
+                } else if let Some(stale) = self.before::<Resp>(deadline, &key, windows).await {
+                    stale
+                } else if let Ok(outcome) = tokio::time::timeout_at(deadline, call).await {
+                    outcome
+                } else {
+                    return Err(self.refuse(
+                        method,
+                        Status::deadline_exceeded(
+                            "the caller's deadline passed before the backend answered",
+                        ),
+                    ));
                 }
             }
             _ => self.coalescer.run(key, fetch).await,
