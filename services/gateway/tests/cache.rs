@@ -414,12 +414,7 @@ async fn a_redis_that_never_answers_costs_requests_nothing() {
 async fn a_hundred_identical_requests_over_grpc_make_one_backend_call() {
     let backend = TestBackend::start().await;
     let gateway = TestGateway::start(gateway_config(backend.url())).await;
-    backend
-        .set_faults(resilient_catalog::proto::backend::v1::SetFaultsRequest {
-            latency_ms: 300,
-            ..Default::default()
-        })
-        .await;
+    backend.set_latency_ms(300).await;
 
     let requests: Vec<_> = (0..100)
         .map(|_| {

@@ -287,12 +287,7 @@ async fn a_slow_backend_times_out_into_a_stale_answer() {
     gateway.flush_cache().await;
 
     // Slower than the gateway's 1s budget.
-    backend
-        .set_faults(SetFaultsRequest {
-            latency_ms: 5_000,
-            ..SetFaultsRequest::default()
-        })
-        .await;
+    backend.set_latency_ms(5_000).await;
     let stale = catalog.get_product(get_product("sku-1009")).await.unwrap();
     assert_eq!(meta(stale.metadata(), "x-cache"), Some("stale"));
     assert_eq!(stale.into_inner(), fresh);
@@ -320,12 +315,7 @@ async fn a_slow_backend_times_out_into_a_stale_answer() {
 async fn a_caller_that_gives_up_early_does_not_count_against_the_backend() {
     let backend = TestBackend::start().await;
     let gateway = TestGateway::start(gateway_config(backend.url())).await;
-    backend
-        .set_faults(SetFaultsRequest {
-            latency_ms: 500,
-            ..SetFaultsRequest::default()
-        })
-        .await;
+    backend.set_latency_ms(500).await;
     let mut catalog = gateway.catalog();
     for _ in 0..5 {
         let mut request = get_product("sku-1011");
@@ -365,12 +355,7 @@ async fn a_caller_whose_deadline_comes_first_gets_the_stale_answer_from_redis_in
     first.flush_cache().await;
 
     // Slower than both the caller's deadline and the gateway's 1s budget.
-    backend
-        .set_faults(SetFaultsRequest {
-            latency_ms: 5_000,
-            ..SetFaultsRequest::default()
-        })
-        .await;
+    backend.set_latency_ms(5_000).await;
     let mut catalog = second.catalog();
     let mut request = get_product("sku-1012");
     request.set_timeout(Duration::from_millis(800));

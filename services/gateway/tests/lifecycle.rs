@@ -5,19 +5,13 @@ mod support;
 
 use std::time::Duration;
 
-use resilient_catalog::proto::backend::v1::SetFaultsRequest;
 use support::{TestBackend, TestGateway, gateway_config, get_product, meta};
 
 #[tokio::test]
 async fn shutdown_lets_the_calls_in_flight_finish() {
     let backend = TestBackend::start().await;
     let gateway = TestGateway::start(gateway_config(backend.url())).await;
-    backend
-        .set_faults(SetFaultsRequest {
-            latency_ms: 300,
-            ..SetFaultsRequest::default()
-        })
-        .await;
+    backend.set_latency_ms(300).await;
 
     let mut catalog = gateway.catalog();
     let call = tokio::spawn(async move { catalog.get_product(get_product("sku-1001")).await });

@@ -126,6 +126,14 @@ impl TestBackend {
         .await;
     }
 
+    pub async fn set_latency_ms(&self, latency_ms: u32) {
+        self.set_faults(SetFaultsRequest {
+            latency_ms,
+            ..SetFaultsRequest::default()
+        })
+        .await;
+    }
+
     pub async fn set_faults(&self, faults: SetFaultsRequest) {
         ChaosServiceClient::new(channel(self.server.addr))
             .set_faults(faults)
