@@ -31,8 +31,9 @@ from checklib import CheckFailed, Stack, free_port, run, wait_until  # noqa: E40
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "target" / "proxy-bench"
-GHZ = "github.com/bojand/ghz/cmd/ghz@v0.120.0"
 LOAD_CPU, SERVICE_CPU = "0", "1"
+# Calls of the warm-up of each case, before any is measured.
+WARM_UP = 2_000
 
 
 def log(message):
@@ -40,16 +41,9 @@ def log(message):
 
 
 def ghz_binary():
-    """ghz, built once into target/tools/bin."""
-    bin_dir = ROOT / "target" / "tools" / "bin"
-    binary, stamp = bin_dir / "ghz", bin_dir / "ghz.stamp"
-    if not (binary.exists() and stamp.exists() and stamp.read_text().strip() == GHZ):
-        log(f"building {GHZ}")
-        bin_dir.mkdir(parents=True, exist_ok=True)
-        run(["go", "install", "-ldflags=-X=main.version=0.120.0", GHZ],
-            env={**os.environ, "GOBIN": str(bin_dir)})
-        stamp.write_text(GHZ + "\n")
-    return binary
+    """ghz, built once by scripts/install-go-tools.sh."""
+    tools_bin = run([str(ROOT / "scripts" / "install-go-tools.sh"), "ghz"]).strip()
+    return Path(tools_bin) / "ghz"
 
 
 def write_catalog(path, count):
@@ -130,8 +124,9 @@ def load(ghz, address, requests, concurrency, rate=None):
     report = json.loads(run(pinned(LOAD_CPU, [*args, address])))
     codes = report.get("statusCodeDistribution", {})
     if set(codes) != {"OK"}:
-        raise CheckFailed(f"{address}: not every call succeeded: {codes} "
-                          f"{report.get('errorDistribution')}")
+        errors = list(report.get("errorDistribution", {}))
+        raise CheckFailed(f"{address}: not every call succeeded: {codes}; "
+                          f"{len(errors)} distinct errors, the first: {errors[:3]}")
     return report
 
 
@@ -166,7 +161,7 @@ def main():
     stack = Stack(WORK / "logs", log)
     try:
         catalog = WORK / "catalog.json"
-        write_catalog(catalog, max(options.requests, options.rate * 5))
+        write_catalog(catalog, max(options.requests, options.rate * 5, WARM_UP))
         (WORK / "nginx-tmp").mkdir(exist_ok=True)
         os.chmod(WORK / "nginx-tmp", 0o777)
 
@@ -207,7 +202,7 @@ def main():
         for name, target in cases.items():
             wait_until(f"{name} to answer", lambda target=target: answers(ghz, target),
                        stack=stack)
-            load(ghz, target, 2_000, options.concurrency)  # warm-up
+            load(ghz, target, WARM_UP, options.concurrency)
 
         results = {name: {"rps": [], "p50": [], "p99": [], "rate p50": [], "rate p99": []}
                    for name in cases}

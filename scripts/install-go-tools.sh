@@ -5,7 +5,10 @@
 #   protoc-gen-go, protoc-gen-go-grpc  generate gen/go (buf.gen.yaml)
 #   grpcurl                            the newest release, reflection v1
 #   grpc-health-probe                  grpc.health.v1 from the outside
-# Prints the directory to put on PATH.
+# and, only when named (`scripts/install-go-tools.sh ghz`), the benchmarks'
+#   ghz                                gRPC load (bench/proxy_overhead.py)
+# With names as arguments, builds those alone. Prints the directory to put
+# on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +24,22 @@ tools=(
     "grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4 -X=main.version=v1.9.4"
     "grpc-health-probe github.com/grpc-ecosystem/grpc-health-probe@v0.4.63 -X=main.versionTag=v0.4.63"
 )
+on_request=(
+    "ghz github.com/bojand/ghz/cmd/ghz@v0.120.0 -X=main.version=0.120.0"
+)
+if [ $# -gt 0 ]; then
+    wanted=()
+    for tool in "${tools[@]}" "${on_request[@]}"; do
+        for name in "$@"; do
+            [ "${tool%% *}" = "$name" ] && wanted+=("$tool")
+        done
+    done
+    if [ ${#wanted[@]} -ne $# ]; then
+        echo "install-go-tools.sh: unknown tool among: $*" >&2
+        exit 2
+    fi
+    tools=("${wanted[@]}")
+fi
 pids=()
 for tool in "${tools[@]}"; do
     read -r name package ldflags <<<"$tool"
